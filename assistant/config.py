@@ -1,0 +1,103 @@
+"""Typed settings for the inference engine, read from `config.toml` and the environment.
+
+Precedence, highest first: command-line flags, `COVE_*` environment variables, the
+`[engine]` table of the config file (`$XDG_CONFIG_HOME/cove/config.toml`, or the file
+`COVE_CONFIG` names), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant import locations
+from assistant.errors import CoveError, ModelError
+
+
+@dataclass
+class EngineConfig:
+    """How to load and run a GGUF model with llama.cpp."""
+
+    #: GGUF file; empty means "resolve": COVE_MODEL, the config file, the bundled default.
+    model: Path | None = None
+    #: Context window in tokens (prompt plus output); 4096 suits laptop completions.
+    n_ctx: int = 4096
+    #: CPU threads for llama.cpp; None lets llama.cpp use the physical cores.
+    n_threads: int | None = None
+    #: Layers offloaded to a GPU when llama.cpp was built with one; 0 keeps all on the CPU.
+    n_gpu_layers: int = 0
+    #: Tokens evaluated per llama.cpp batch when reading a prompt.
+    n_batch: int = 512
+    #: Infill format: auto (detected from the model), codegen2, psm:FAMILY, spm:FAMILY or a template.
+    fim_format: str = "auto"
+    #: Optional GGUF LoRA adapter applied on top of the model.
+    lora: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("model", "lora"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, Path(value).expanduser() if value else None)
+        if self.n_ctx < 64:
+            raise CoveError(f"n_ctx {self.n_ctx} is too small: use at least 64 (4096 is a good default)")
+        if self.n_threads is not None and self.n_threads < 1:
+            raise CoveError(f"n_threads {self.n_threads} must be at least 1 (or unset for automatic)")
+
+
+_ENV = {"model": "COVE_MODEL", "n_ctx": "COVE_N_CTX", "n_threads": "COVE_N_THREADS",
+        "n_gpu_layers": "COVE_N_GPU_LAYERS", "fim_format": "COVE_FIM_FORMAT", "lora": "COVE_LORA"}
+
+
+def read_config_file(path: Path | None = None) -> dict:
+    """The parsed config file, or {} when there is none."""
+    path = path or locations.config_file()
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise CoveError(f"config file {path} is not valid TOML ({error}): fix it or remove it") from None
+
+
+def load_engine_config(**overrides: object) -> tuple[EngineConfig, dict[str, str]]:
+    """The engine settings and, per field that was set, where the value came from."""
+    fields = {f.name: f for f in dataclasses.fields(EngineConfig)}
+    values: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    table = read_config_file().get("engine", {})
+    unknown = set(table) - set(fields)
+    if unknown:
+        raise CoveError(f"unknown setting(s) {', '.join(sorted(unknown))} in [engine] of {locations.config_file()}; known: {', '.join(fields)}")
+    for name, value in table.items():
+        values[name], sources[name] = value, f"config file {locations.config_file()}"
+    for name, variable in _ENV.items():
+        if os.environ.get(variable):
+            values[name], sources[name] = _coerce(name, os.environ[variable], variable), f"environment {variable}"
+    for name, value in overrides.items():
+        if value is not None:
+            values[name], sources[name] = value, "command line"
+    return EngineConfig(**values), sources
+
+
+def _coerce(name: str, raw: str, variable: str) -> object:
+    if name in ("n_ctx", "n_threads", "n_gpu_layers"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise CoveError(f"{variable}={raw!r} is not a whole number") from None
+    return raw
+
+
+def resolve_model(config: EngineConfig, sources: dict[str, str] | None = None) -> tuple[Path, str]:
+    """The model file to use and why; a one-line error when there is none."""
+    if config.model is not None:
+        return config.model, (sources or {}).get("model", "configured")
+    if locations.BUNDLED_MODEL.is_file():
+        return locations.BUNDLED_MODEL, "bundled default model"
+    raise ModelError(
+        f"no model configured and the bundled default {locations.BUNDLED_MODEL} is missing: "
+        "pass --model FILE.gguf or set COVE_MODEL"
+    )
