@@ -1,0 +1,101 @@
+"""`cove doctor`: what is installed, which model is used and why, and a one-shot infill self-test."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import platform
+import sys
+
+from assistant import __version__, locations
+from assistant.commands.common import add_engine_arguments, engine_config_from_args
+from assistant.config import resolve_model
+from assistant.errors import CoveError
+from assistant.stopping import StopRules
+
+EDITOR_PACKAGES = ("llama-cpp-python", "pygls", "lsprotocol", "textual", "gguf", "numpy")
+TRAINING_PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors")
+#: The self-test asks for the body of a tiny function.
+SELF_TEST_PREFIX = "def add(a, b):\n    "
+SELF_TEST_SUFFIX = "\n\n\nprint(add(1, 2))\n"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = ("Check the installation: package versions, settings, which model will be used "
+                          "and why, its infill format, and a one-shot infill with its latency.")
+    parser.add_argument("--skip-self-test", action="store_true", help="do not load the model")
+    add_engine_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    print(f"cove {__version__} doctor")
+    _section("installation")
+    _line("python", f"{platform.python_version()} ({sys.executable})")
+    for name in EDITOR_PACKAGES:
+        _line(name, _version(name) or "MISSING: reinstall with `make run` or pip install -e .")
+    training = {name: _version(name) for name in TRAINING_PACKAGES}
+    if all(training.values()):
+        _line("training extra", ", ".join(f"{n} {v}" for n, v in training.items()))
+    else:
+        _line("training extra", "not installed (only needed for train/finetune/convert): pip install -e '.[train]'")
+    _line("cpu cores", str(len(os.sched_getaffinity(0))))
+
+    _section("settings")
+    config_file = locations.config_file()
+    _line("config file", f"{config_file}" + ("" if config_file.is_file() else " (none; defaults apply)"))
+    config, sources = engine_config_from_args(args)
+    path, reason = resolve_model(config, sources)
+    _line("model", f"{path}")
+    _line("chosen by", reason)
+
+    from assistant.engine import Engine, check_gguf
+
+    check_gguf(path)
+    _line("size", f"{path.stat().st_size / 1e6:.1f} MB")
+    if args.skip_self_test:
+        return 0
+    engine = Engine.load(config, sources)
+    _section("model")
+    _line("name", engine.model_name)
+    _line("architecture", engine.architecture)
+    _line("trained context", engine.metadata.get(f"{engine.architecture}.context_length", "unknown"))
+    _line("context window", f"{engine.n_ctx} tokens")
+    formats = [f.name for f in engine.supported_formats()]
+    _line("infill format", engine.fim.name if engine.fim else "NONE: set fim_format to a template")
+    if len(formats) > 1:
+        _line("also supports", ", ".join(f for f in formats if engine.fim is None or f != engine.fim.name))
+    _line("chat", "chat template from the model" if engine.chat_template else "no chat template: chat runs in completion mode")
+    if engine.fim is None:
+        raise CoveError(f"{engine.model_name} cannot fill in the middle: set fim_format to a template")
+
+    _section("self-test")
+    stop = StopRules(max_tokens=24, time_budget_s=10.0)
+    cold = engine.infill(SELF_TEST_PREFIX, SELF_TEST_SUFFIX, stop=stop)
+    text = cold.result()
+    warm = engine.infill(SELF_TEST_PREFIX + text[:1], SELF_TEST_SUFFIX, stop=stop)
+    warm.result()
+    _line("prompt", repr(SELF_TEST_PREFIX + "<|cursor|>" + SELF_TEST_SUFFIX))
+    _line("infill", repr(text))
+    s = cold.stats
+    _line("cold", f"{s.total_ms:.0f} ms ({s.prompt_tokens} prompt tokens in {s.prompt_ms:.0f} ms, "
+                  f"{s.generated_tokens} generated at {s.tokens_per_second:.0f} tokens/s, stop: {s.stop_reason})")
+    w = warm.stats
+    _line("next keystroke", f"{w.total_ms:.0f} ms ({w.cached_tokens} of {w.prompt_tokens} prompt tokens from cache)")
+    print("\nall good")
+    return 0
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _section(title: str) -> None:
+    print(f"\n{title}")
+
+
+def _line(label: str, value: str) -> None:
+    print(f"  {label:<16} {value}")

@@ -1,0 +1,392 @@
+"""The model: a GGUF file served in-process by llama.cpp (llama-cpp-python).
+
+Knows nothing of Textual or LSP. Prompts are built as token ids, never as strings with
+sentinels in them: `Llama.create_completion(suffix=...)` in llama-cpp-python 0.3.x puts
+token 0 where the FIM tokens belong, and string prompts let file text inject control
+tokens. Consecutive requests share the longest common token prefix in the KV cache
+(`Llama.generate` reuses it), so a keystroke costs only its new tokens.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from assistant.config import EngineConfig, resolve_model
+from assistant.errors import ModelError
+from assistant.fim import FAMILIES, CodeGen2, ContextChunk, FimFormat, FimTokens, Order, Piece, parse_format
+from assistant.stopping import StopRules, StopScanner
+
+GGUF_MAGIC = b"GGUF"
+#: Share of the prompt budget given to the prefix; the rest goes to the suffix (llama.cpp's /infill uses 3:1).
+PREFIX_SHARE = 0.75
+
+
+@dataclass
+class GenerationStats:
+    """What one request cost: the figures `complete --json` and the benchmarks report."""
+
+    prompt_tokens: int = 0
+    #: Prompt tokens reused from the KV cache instead of evaluated.
+    cached_tokens: int = 0
+    generated_tokens: int = 0
+    #: From the request to the first generated token (prompt evaluation included).
+    prompt_ms: float = 0.0
+    generation_ms: float = 0.0
+    total_ms: float = 0.0
+    #: eog, max_tokens, time, stop_text, newline or cancelled.
+    stop_reason: str = ""
+
+    @property
+    def tokens_per_second(self) -> float:
+        return 1000.0 * self.generated_tokens / self.generation_ms if self.generation_ms > 0 else 0.0
+
+
+class Generation:
+    """A streamed answer: iterate for text pieces; `text` and `stats` fill in as it runs."""
+
+    def __init__(self, pieces: Iterator[str], stats: GenerationStats) -> None:
+        self._pieces = pieces
+        self.stats = stats
+        self.text = ""
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces:
+            self.text += piece
+            yield piece
+
+    def result(self) -> str:
+        """Run to the end and return the whole text."""
+        for _ in self:
+            pass
+        return self.text
+
+    def close(self) -> None:
+        """Stop generating (releases the model)."""
+        self._pieces.close()
+
+
+class Engine:
+    """One loaded model; one inference at a time (`lock`)."""
+
+    def __init__(self, llama: object, config: EngineConfig, model_path: Path) -> None:
+        import llama_cpp
+
+        self._llama = llama
+        self._lib = llama_cpp
+        self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        self.config = config
+        self.model_path = model_path
+        self.metadata: dict[str, str] = dict(llama.metadata)
+        self.lock = threading.Lock()
+        self.fim = self._detect_fim(config.fim_format)
+
+    # ---- loading -----------------------------------------------------------------
+
+    @classmethod
+    def load(cls, config: EngineConfig, sources: dict[str, str] | None = None) -> "Engine":
+        """Load the configured (or default) model; ModelError with a one-line reason otherwise."""
+        path, _ = resolve_model(config, sources)
+        check_gguf(path)
+        from llama_cpp import Llama
+
+        try:
+            llama = Llama(
+                model_path=str(path),
+                n_ctx=config.n_ctx,
+                n_batch=config.n_batch,
+                n_threads=config.n_threads or _cpu_count(),
+                n_gpu_layers=config.n_gpu_layers,
+                lora_path=str(config.lora) if config.lora else None,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as error:
+            architecture = gguf_architecture(path)
+            raise ModelError(
+                f"llama.cpp could not load {path} (architecture {architecture!r}): "
+                f"unsupported architecture or damaged file ({error}); try `cove doctor --model {path}`"
+            ) from None
+        return cls(llama, config, path)
+
+    def close(self) -> None:
+        with self.lock:
+            self._llama.close()
+
+    # ---- facts about the model ---------------------------------------------------
+
+    @property
+    def model_name(self) -> str:
+        return self.metadata.get("general.name") or self.model_path.stem
+
+    @property
+    def architecture(self) -> str:
+        return self.metadata.get("general.architecture", "unknown")
+
+    @property
+    def n_ctx(self) -> int:
+        return self._llama.n_ctx()
+
+    @property
+    def chat_template(self) -> str | None:
+        return self.metadata.get("tokenizer.chat_template")
+
+    @property
+    def bos_token_id(self) -> int | None:
+        return _token_or_none(self._lib.llama_vocab_bos(self._vocab))
+
+    @property
+    def eos_token_id(self) -> int | None:
+        return _token_or_none(self._lib.llama_vocab_eos(self._vocab))
+
+    def tokenize(self, text: str, special: bool = False) -> list[int]:
+        """Token ids of `text`; with `special` False, control-token spellings stay plain text."""
+        if not text:
+            return []
+        return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=special)
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return self._llama.detokenize(list(ids)).decode("utf-8", errors="replace")
+
+    def special_token_id(self, text: str) -> int | None:
+        """The id of a control token spelled `text`, or None if the model has no such token."""
+        ids = self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        if len(ids) == 1 and self._lib.llama_vocab_is_control(self._vocab, ids[0]):
+            return ids[0]
+        return None
+
+    def supported_formats(self) -> list[FimFormat]:
+        """Every built-in infill format whose sentinels this model has, best first."""
+        formats = []
+        native = self._native_fim_tokens()
+        if native is not None:
+            formats += [FimFormat(Order.PSM, native), FimFormat(Order.SPM, native)]
+        if all(self.special_token_id(t) is not None for t in (CodeGen2.mask(1), CodeGen2.SEP, CodeGen2.EOM)):
+            formats.append(FimFormat(Order.CODEGEN2))
+        for family in FAMILIES:
+            if native is None or family.family != native.family:
+                if all(self.special_token_id(t) is not None for t in (family.prefix, family.suffix, family.middle)):
+                    formats += [FimFormat(Order.PSM, family), FimFormat(Order.SPM, family)]
+        return formats
+
+    def _native_fim_tokens(self) -> FimTokens | None:
+        """FIM sentinels as llama.cpp knows them (GGUF metadata ids, or its own lookup by text)."""
+        lib, vocab = self._lib, self._vocab
+        ids = [lib.llama_vocab_fim_pre(vocab), lib.llama_vocab_fim_suf(vocab), lib.llama_vocab_fim_mid(vocab)]
+        if any(_token_or_none(i) is None for i in ids):
+            return None
+        prefix, suffix, middle = (self._token_text(i) for i in ids)
+        for family in FAMILIES:
+            if (family.prefix, family.suffix, family.middle) == (prefix, suffix, middle):
+                return family
+        optional = {name: self._token_text(i) if _token_or_none(i) is not None else None
+                    for name, i in (("pad", lib.llama_vocab_fim_pad(vocab)), ("file_sep", lib.llama_vocab_fim_sep(vocab)),
+                                    ("repo", lib.llama_vocab_fim_rep(vocab)))}
+        if (optional["file_sep"] is None) != (optional["repo"] is None):
+            optional["file_sep"] = optional["repo"] = None
+        return FimTokens("model", prefix, suffix, middle, **optional)
+
+    def _token_text(self, token: int) -> str:
+        return self._lib.llama_vocab_get_text(self._vocab, token).decode("utf-8", errors="replace")
+
+    def _detect_fim(self, spec: str) -> FimFormat | None:
+        if spec != "auto":
+            try:
+                chosen = parse_format(spec)
+            except ValueError as error:
+                raise ModelError(str(error)) from None
+            missing = [p.text for p in chosen.layout("a", "b") if p.special and chosen.order is not Order.TEMPLATE
+                       and self.special_token_id(p.text) is None]
+            if missing:
+                raise ModelError(f"infill format {spec!r} needs tokens this model lacks: {', '.join(missing)}; "
+                                 "use fim_format = \"auto\" or a template")
+            return chosen
+        formats = self.supported_formats()
+        return formats[0] if formats else None
+
+    # ---- inference ---------------------------------------------------------------
+
+    def infill(
+        self,
+        prefix: str,
+        suffix: str,
+        *,
+        stop: StopRules = StopRules(),
+        extra: Sequence[ContextChunk] = (),
+        path: str | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> Generation:
+        """Generate the middle between `prefix` and `suffix` in the model's infill format."""
+        if self.fim is None:
+            raise ModelError(
+                f"{self.model_name} has no fill-in-the-middle tokens: set fim_format to a template "
+                "with {prefix} and {suffix}, e.g. '<PRE> {prefix} <SUF>{suffix} <MID>'"
+            )
+        prefix, suffix = self._fit(prefix, suffix, extra, stop.max_tokens)
+        pieces = self.fim.layout(prefix, suffix, extra=extra, path=path)
+        stop_ids = {i for text in self.fim.stop_texts() if (i := self.special_token_id(text)) is not None}
+        return self._generation(self._encode(pieces), stop, should_cancel, stop_ids, temperature=0.0)
+
+    def generate(
+        self,
+        prompt: str | Sequence[Piece],
+        *,
+        stop: StopRules = StopRules(),
+        should_cancel: Callable[[], bool] | None = None,
+        temperature: float = 0.0,
+    ) -> Generation:
+        """Continue `prompt`: a string (control tokens in it are parsed, as in a chat
+        template's output) or pieces (only `special` pieces may be control tokens)."""
+        ids = self.tokenize(prompt, special=True) if isinstance(prompt, str) else self._encode(prompt)
+        if self._llama.metadata.get("tokenizer.ggml.add_bos_token") == "true" and self.bos_token_id is not None:
+            ids = [self.bos_token_id, *ids]
+        room = self.n_ctx - stop.max_tokens
+        if room < 1:
+            raise ModelError(f"max_tokens {stop.max_tokens} leaves no room in the {self.n_ctx}-token context")
+        return self._generation(ids[-room:], stop, should_cancel, set(), temperature)
+
+    def _encode(self, pieces: Sequence[Piece]) -> list[int]:
+        ids: list[int] = []
+        if self._llama.metadata.get("tokenizer.ggml.add_bos_token") == "true" and self.bos_token_id is not None:
+            ids.append(self.bos_token_id)
+        for piece in pieces:
+            ids += self.tokenize(piece.text, special=piece.special)
+        return ids
+
+    def _fit(self, prefix: str, suffix: str, extra: Sequence[ContextChunk], max_tokens: int) -> tuple[str, str]:
+        """Trim the prefix's start and the suffix's end so the prompt and answer fit the context."""
+        overhead = len(self._encode(self.fim.layout("", "", extra=extra))) + 8
+        budget = self.n_ctx - max_tokens - overhead
+        if budget < 2:
+            raise ModelError(
+                f"the {self.n_ctx}-token context has no room for an infill of {max_tokens} tokens "
+                "plus the extra context: raise n_ctx or lower max_tokens"
+            )
+        prefix_ids, suffix_ids = self.tokenize(prefix), self.tokenize(suffix)
+        if len(prefix_ids) + len(suffix_ids) <= budget:
+            return prefix, suffix
+        suffix_room = max(budget - len(prefix_ids), int(budget * (1 - PREFIX_SHARE)))
+        suffix_ids = suffix_ids[:suffix_room]
+        prefix_ids = prefix_ids[len(prefix_ids) - (budget - len(suffix_ids)):]
+        return self.detokenize(prefix_ids), self.detokenize(suffix_ids)
+
+    def _generation(
+        self,
+        prompt: list[int],
+        stop: StopRules,
+        should_cancel: Callable[[], bool] | None,
+        stop_ids: set[int],
+        temperature: float,
+    ) -> Generation:
+        stats = GenerationStats(prompt_tokens=len(prompt))
+        return Generation(self._stream(prompt, stop, should_cancel, stop_ids, temperature, stats), stats)
+
+    def _stream(
+        self,
+        prompt: list[int],
+        stop: StopRules,
+        should_cancel: Callable[[], bool] | None,
+        stop_ids: set[int],
+        temperature: float,
+        stats: GenerationStats,
+    ) -> Iterator[str]:
+        with self.lock:
+            started = time.perf_counter()
+            deadline = started + stop.time_budget_s if stop.time_budget_s else None
+            stats.cached_tokens = self._reusable_prefix(prompt)
+            decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+            scanner = StopScanner(stop)
+            first_token_at = None
+            sampling = dict(temp=temperature, top_k=1 if temperature == 0 else 40, top_p=1.0 if temperature == 0 else 0.95,
+                            min_p=0.0 if temperature == 0 else 0.05, repeat_penalty=1.0)
+            tokens = self._llama.generate(prompt, **sampling)
+            stats.stop_reason = "max_tokens"
+            try:
+                for token in tokens:
+                    now = time.perf_counter()
+                    first_token_at = first_token_at or now
+                    if token in stop_ids or self._lib.llama_vocab_is_eog(self._vocab, token):
+                        stats.stop_reason = "eog"
+                        break
+                    stats.generated_tokens += 1
+                    text = scanner.feed(decoder.decode(self._llama.detokenize([token])))
+                    if text:
+                        yield text
+                    if scanner.stopped_by is not None:
+                        stats.stop_reason = "newline" if scanner.stopped_by == "\n" and stop.single_line else "stop_text"
+                        break
+                    if stats.generated_tokens >= stop.max_tokens:
+                        break
+                    if should_cancel is not None and should_cancel():
+                        stats.stop_reason = "cancelled"
+                        break
+                    if deadline is not None and time.perf_counter() >= deadline:
+                        stats.stop_reason = "time"
+                        break
+                if scanner.stopped_by is None:
+                    tail = scanner.feed(decoder.decode(b"", final=True)) + scanner.flush()
+                    if tail:
+                        yield tail
+            finally:
+                tokens.close()
+                ended = time.perf_counter()
+                first_token_at = first_token_at or ended
+                stats.prompt_ms = 1000 * (first_token_at - started)
+                stats.generation_ms = 1000 * (ended - first_token_at)
+                stats.total_ms = 1000 * (ended - started)
+
+    def _reusable_prefix(self, prompt: list[int]) -> int:
+        """Prompt tokens `Llama.generate` will take from the KV cache instead of evaluating.
+
+        Mirrors its rule: the longest common prefix with what is cached, less the last
+        token when the whole prompt matches but must be replayed to refresh the logits.
+        """
+        cached = self._llama._input_ids
+        common = 0
+        for a, b in zip(cached, prompt):
+            if a != b:
+                break
+            common += 1
+        if common == len(prompt) == self._llama.n_tokens and not self._llama._requires_eval:
+            return common
+        return common - 1 if common == len(prompt) and common > 0 else common
+
+
+def check_gguf(path: Path) -> None:
+    """A one-line ModelError unless `path` is a readable GGUF file."""
+    if not path.exists():
+        raise ModelError(f"model file not found: {path} (pass --model FILE.gguf or set COVE_MODEL)")
+    if not path.is_file():
+        raise ModelError(f"model path is not a file: {path} (pass the .gguf file itself)")
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError as error:
+        raise ModelError(f"cannot read model file {path}: {error.strerror}") from None
+    if magic != GGUF_MAGIC:
+        raise ModelError(
+            f"{path} is not a GGUF file (it starts with {magic!r}): convert checkpoints with `cove convert`"
+        )
+
+
+def gguf_architecture(path: Path) -> str:
+    """`general.architecture` of a GGUF file, read without loading tensors."""
+    try:
+        from gguf import GGUFReader
+
+        field = GGUFReader(path).get_field("general.architecture")
+        return field.contents() if field is not None else "missing"
+    except Exception:  # a damaged header: the caller reports the file as unloadable
+        return "unreadable"
+
+
+def _token_or_none(token: int) -> int | None:
+    return None if token < 0 else token
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
