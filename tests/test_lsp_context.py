@@ -1,0 +1,100 @@
+"""The prompt windows: token budgets, line anchoring, CRLF, and chunks from other files."""
+
+from __future__ import annotations
+
+from assistant.fim import ContextChunk
+from lsp.context import ANCHOR_LINES, Budget, Source, chunks_of, normalize_newlines, similar_chunks, similarity, window
+
+
+def words(text: str) -> int:
+    """A stand-in tokenizer: one token per whitespace-separated word, at least one per line."""
+    return max(1, len(text.split()))
+
+
+def numbered(count: int) -> str:
+    return "".join(f"line {n}\n" for n in range(count))
+
+
+def test_window_splits_at_the_cursor_with_the_cursor_line_parts():
+    text = "def f(x):\n    return x + 1\n"
+    offset = text.index("x + 1")
+    result = window(text, offset, Budget(100, 100, 0), words)
+    assert (result.prefix, result.suffix) == (text[:offset], text[offset:])
+    assert (result.line_prefix, result.line_suffix) == ("    return ", "x + 1")
+
+
+def test_prefix_window_keeps_whole_lines_within_its_budget():
+    text = numbered(10)
+    result = window(text, len(text), Budget(prefix=9, suffix=10, extra=0), words)
+    assert result.prefix.endswith("line 9\n")
+    assert result.prefix.startswith("line ")
+    assert sum(words(line) for line in result.prefix.splitlines(keepends=True)) <= 9
+
+
+def test_prefix_window_starts_on_the_anchor_grid_so_typing_keeps_it_still():
+    text = numbered(100)
+    budget = Budget(prefix=2 * 40, suffix=10, extra=0)  # room for 40 of the 2-word lines
+    starts = set()
+    for extra_chars in range(0, 30):  # the user types on the last line
+        typed = text + "x" * extra_chars
+        result = window(typed, len(typed), budget, words)
+        first_line = result.prefix.split("\n", 1)[0]
+        starts.add(first_line)
+    assert len(starts) == 1
+    first_number = int(starts.pop().split()[1])
+    assert first_number % ANCHOR_LINES == 0
+
+
+def test_suffix_window_stops_at_its_budget():
+    text = "x = 1\n" + numbered(50)
+    result = window(text, 0, Budget(prefix=10, suffix=6, extra=0), words)
+    assert result.suffix.startswith("x = 1\n")
+    assert result.suffix.count("\n") < 50
+
+
+def test_crlf_is_read_as_lf_with_the_offset_moved():
+    text = "a = 1\r\nb = 2\r\nc"
+    normalized, offset = normalize_newlines(text, text.index("b = 2") + 2)
+    assert normalized == "a = 1\nb = 2\nc"
+    assert normalized[offset:] == "= 2\nc"
+
+
+def test_cursor_between_cr_and_lf_counts_as_end_of_line():
+    text = "ab\r\ncd"
+    normalized, offset = normalize_newlines(text, 3)
+    assert (normalized[:offset], normalized[offset:]) == ("ab", "\ncd")
+
+
+def test_chunks_of_cut_a_file_into_runs_of_lines_without_blank_runs():
+    source = Source("a.py", numbered(5) + "\n" * 5 + numbered(3))
+    chunks = chunks_of(source, lines=5)
+    assert [c.text.count("\n") for c in chunks] == [5, 3]
+    assert all(c.path == "a.py" for c in chunks)
+
+
+def test_similarity_counts_shared_identifiers():
+    assert similarity("def parse_config(path)", "def parse_config(path):") == 1.0
+    assert similarity("alpha beta", "gamma delta") == 0.0
+
+
+def test_similar_chunks_prefer_related_code_and_fit_the_budget():
+    related = Source("config.py", "def parse_config(path):\n    return load(path)\n")
+    unrelated = Source("colors.py", "RED = 1\nGREEN = 2\n")
+    chosen = similar_chunks([unrelated, related], "config = parse_config(path)\n", budget=100, count=words)
+    assert [c.path for c in chosen] == ["config.py"]
+    assert similar_chunks([related], "parse_config(path)", budget=2, count=words) == ()
+
+
+def test_similar_chunks_keep_source_order_not_score_order():
+    first = Source("a.py", "load value\n")
+    second = Source("b.py", "load value store result\n")
+    chosen = similar_chunks([first, second], "load value store result", budget=100, count=words)
+    assert [c.path for c in chosen] == ["a.py", "b.py"]
+
+
+def test_extra_chunks_follow_the_lines_above_the_cursor_not_the_line_being_typed():
+    sources = [Source("db.py", "def connect(url):\n    pass\n"), Source("ui.py", "def render(widget):\n    pass\n")]
+    text = "conn = connect(url)\n"
+    results = {window(text + typing, len(text) + len(typing), Budget(50, 50, 50), words, sources).extra
+               for typing in ("r", "render(", "render(widget")}
+    assert results == {(ContextChunk("db.py", "def connect(url):\n    pass\n"),)}

@@ -1,0 +1,47 @@
+"""Settings from initializationOptions and workspace/didChangeConfiguration."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.errors import CoveError
+from lsp.settings import Settings
+
+
+def test_camel_case_keys_update_the_matching_fields():
+    settings = Settings().updated({"maxTokens": 16, "timeBudgetMs": 300, "multiline": False})
+    assert (settings.max_tokens, settings.time_budget_ms, settings.multiline) == (16, 300, False)
+
+
+def test_a_nested_cove_section_is_unwrapped():
+    assert Settings().updated({"cove": {"prefixTokens": 100}}).prefix_tokens == 100
+
+
+def test_unset_fields_keep_their_values():
+    settings = Settings().updated({"maxTokens": 16}).updated({"timeBudgetMs": 300})
+    assert settings.max_tokens == 16
+
+
+def test_trigger_characters_become_a_tuple():
+    assert Settings().updated({"triggerCharacters": ["."]}).trigger_characters == (".",)
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"maxTokenz": 3}, "maxTokenz"),
+        ({"maxTokens": "many"}, "maxTokens"),
+        ({"maxTokens": True}, "maxTokens"),
+        ({"maxTokens": 0}, "maxTokens"),
+        ({"backend": "cloud"}, "backend"),
+        ({"backend": "remote", "remoteUrl": "gpu-box:8080"}, "remoteUrl"),
+    ],
+)
+def test_a_bad_setting_is_refused_with_its_name(options, named):
+    with pytest.raises(CoveError, match=named):
+        Settings().updated(options)
+
+
+def test_a_non_object_is_refused():
+    with pytest.raises(CoveError, match="JSON object"):
+        Settings().updated(["maxTokens"])
