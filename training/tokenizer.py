@@ -65,3 +65,48 @@ def _nonempty(texts: Iterable[str]) -> Iterator[str]:
     for text in texts:
         if text:
             yield text
+
+
+def load_tokenizer(source: Path):
+    """A `tokenizers.Tokenizer` from a tokenizer folder, a transformers checkpoint or a GGUF.
+
+    User text is encoded with special tokens disabled, so a file that contains
+    `<|endoftext|>` stays text (special pieces are looked up by `encode_pieces`).
+    """
+    from assistant.errors import CoveError
+
+    if (source / "tokenizer.json").is_file():
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+    else:
+        from transformers import AutoTokenizer
+
+        try:
+            if source.suffix == ".gguf":
+                backend = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+            else:
+                backend = AutoTokenizer.from_pretrained(str(source))
+        except (OSError, ValueError) as error:
+            raise CoveError(f"cannot load a tokenizer from {source} ({error}): pass a tokenizer folder, checkpoint or GGUF") from None
+        tokenizer = backend.backend_tokenizer
+    tokenizer.encode_special_tokens = True
+    return tokenizer
+
+
+def encode_pieces(tokenizer, pieces) -> list[int]:
+    """Token ids of `assistant.fim.Piece`s: special pieces by exact lookup, text as text."""
+    from assistant.errors import CoveError
+
+    texts = [p.text for p in pieces if not p.special]
+    encoded = iter(tokenizer.encode_batch(texts, add_special_tokens=False)) if texts else iter(())
+    ids: list[int] = []
+    for piece in pieces:
+        if piece.special:
+            token_id = tokenizer.token_to_id(piece.text)
+            if token_id is None:
+                raise CoveError(f"the tokenizer has no token {piece.text!r}: use a tokenizer with the project's special tokens")
+            ids.append(token_id)
+        else:
+            ids.extend(next(encoded).ids)
+    return ids

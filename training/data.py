@@ -1,0 +1,283 @@
+"""From repositories to packed, memory-mapped token shards, and from shards to batches.
+
+build_dataset: walk -> filter -> redact -> deduplicate -> split by path hash -> tokenizer
+-> objective per file -> tokenize -> pack -> shards + manifest. The manifest carries a
+fingerprint of everything the shards depend on (file contents, settings, tokenizer,
+code version); a rebuild with the same fingerprint reuses the shards as they are.
+
+Batches: fixed rows of `seq_len + 1` tokens cut from the shards (no padding, so the loss
+is only ever on real tokens), visited in a seeded per-epoch order that a step number
+alone determines, which is what makes resuming and multi-process training exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from array import array
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from assistant.errors import CoveError
+from training.config import TrainConfig
+from training.dedup import deduplicate
+from training.objectives import Mixture, Objective, causal
+from training.redact import redact
+from training.sources import Filters, SourceFile, resolve_source, walk_repository
+from training.tokenizer import encode_pieces, load_tokenizer, train_tokenizer
+
+#: Bump when the shard layout or the example layout changes: old shards are then rebuilt.
+DATA_VERSION = 1
+#: Tokens per shard file.
+SHARD_TOKENS = 1 << 27
+#: TrainConfig fields the shards depend on (the rest only affect training).
+DATA_FIELDS = (
+    "languages", "exclude_languages", "max_file_bytes", "max_line_length", "max_mean_line_length",
+    "min_alnum_share", "near_dup_threshold", "val_fraction", "tokenizer", "vocab_size", "mixture",
+    "max_spans", "seed",
+)
+MANIFEST = "manifest.json"
+VAL_FILES = "val_files.jsonl"
+
+
+def write_atomic(path: Path, data: bytes | str) -> None:
+    """Write via a temporary file in the same folder and os.replace, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
+
+
+def in_validation(key: str, fraction: float) -> bool:
+    """Deterministic split: a file's place depends only on its repository/path."""
+    bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 1_000_000
+    return bucket < fraction * 1_000_000
+
+
+def filters_of(cfg: TrainConfig) -> Filters:
+    return Filters(cfg.max_file_bytes, cfg.max_line_length, cfg.max_mean_line_length, cfg.min_alnum_share,
+                   frozenset(cfg.languages), frozenset(cfg.exclude_languages))
+
+
+def collect(sources: Iterable[str], cfg: TrainConfig, clone_dir: Path, dropped: Counter) -> list[SourceFile]:
+    """The kept files of all repositories, before redaction and deduplication."""
+    files: list[SourceFile] = []
+    for source in sources:
+        files.extend(walk_repository(resolve_source(source, clone_dir), filters_of(cfg), dropped))
+    return files
+
+
+def _fingerprint(cfg: TrainConfig, files: list[SourceFile]) -> str:
+    digest = hashlib.sha256()
+    settings = {name: getattr(cfg, name) for name in DATA_FIELDS}
+    digest.update(json.dumps([DATA_VERSION, settings, _tokenizer_identity(cfg.tokenizer)], sort_keys=True).encode())
+    for source in files:
+        digest.update(f"{source.key}\0{hashlib.sha256(source.text.encode()).hexdigest()}\n".encode())
+    return digest.hexdigest()
+
+
+def _tokenizer_identity(tokenizer: str) -> str:
+    if not tokenizer:
+        return "trained"
+    path = Path(tokenizer)
+    target = path / "tokenizer.json" if path.is_dir() else path
+    if not target.exists():
+        return tokenizer
+    if target.stat().st_size < 64 << 20:
+        return hashlib.sha256(target.read_bytes()).hexdigest()
+    stat = target.stat()
+    return f"{target.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _token_dtype(vocab_size: int) -> np.dtype:
+    return np.dtype(np.uint16 if vocab_size <= 1 << 16 else np.uint32)
+
+
+class _ShardWriter:
+    """Appends token ids to `{split}-NNNN.bin` files of at most SHARD_TOKENS tokens."""
+
+    def __init__(self, folder: Path, split: str, dtype: np.dtype) -> None:
+        self.folder, self.split, self.dtype = folder, split, dtype
+        self.buffer = array("H" if dtype == np.uint16 else "I")
+        self.shards: list[dict] = []
+
+    def write(self, ids: list[int]) -> None:
+        self.buffer.extend(ids)
+        while len(self.buffer) >= SHARD_TOKENS:
+            self._flush(self.buffer[:SHARD_TOKENS])
+            del self.buffer[:SHARD_TOKENS]
+
+    def close(self) -> list[dict]:
+        if len(self.buffer) or not self.shards:
+            self._flush(self.buffer)
+        return self.shards
+
+    def _flush(self, tokens: array) -> None:
+        name = f"{self.split}-{len(self.shards):04d}.bin"
+        data = tokens.tobytes()
+        write_atomic(self.folder / name, data)
+        self.shards.append({"file": name, "tokens": len(tokens), "sha256": hashlib.sha256(data).hexdigest()})
+
+
+def _reusable(folder: Path, fingerprint: str) -> dict | None:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("fingerprint") != fingerprint:
+        return None
+    itemsize = np.dtype(manifest["dtype"]).itemsize
+    for split in manifest["splits"].values():
+        for shard in split["shards"]:
+            path = folder / shard["file"]
+            if not path.is_file() or path.stat().st_size != shard["tokens"] * itemsize:
+                return None
+    return manifest
+
+
+def build_dataset(cfg: TrainConfig, folder: Path, log: Callable[[str], None] = print) -> dict:
+    """Build (or reuse) the shards of `cfg.sources` in `folder`; returns the manifest."""
+    if not cfg.sources:
+        raise CoveError("no repositories given: pass one or more repository folders or git URLs")
+    folder.mkdir(parents=True, exist_ok=True)
+    dropped: Counter = Counter()
+    files = collect(cfg.sources, cfg, folder / "repos", dropped)
+    fingerprint = _fingerprint(cfg, files)
+    manifest = _reusable(folder, fingerprint)
+    if manifest is not None:
+        log(f"data: reusing {folder} (inputs unchanged)")
+        return manifest | {"reused": True}
+
+    redactions: Counter = Counter()
+    redacted = [SourceFile(f.repo, f.path, f.language, redact(f.text, redactions)) for f in files]
+    kept = list(deduplicate(redacted, cfg.near_dup_threshold, dropped))
+    splits = {"train": [], "val": []}
+    for source in kept:
+        splits["val" if in_validation(source.key, cfg.val_fraction) else "train"].append(source)
+    if not splits["train"]:
+        raise CoveError(f"no training files left in {', '.join(cfg.sources)} after filtering ({dict(dropped)}): "
+                        "add repositories or relax the filters/languages")
+
+    tokenizer_dir = Path(cfg.tokenizer) if cfg.tokenizer else train_tokenizer(
+        (f.text for f in splits["train"]), folder / "tokenizer", cfg.vocab_size)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    vocab = tokenizer.get_vocab(with_added_tokens=True)
+    dtype = _token_dtype(tokenizer.get_vocab_size(with_added_tokens=True))
+    mixture = Mixture(cfg.mixture, vocab, cfg.max_spans)
+    rng = random.Random(cfg.seed)
+
+    manifest_splits: dict[str, dict] = {}
+    objectives: Counter = Counter()
+    for split, split_files in splits.items():
+        writer = _ShardWriter(folder, split, dtype)
+        tokens = 0
+        for source in split_files:
+            # Validation stays causal: its loss and bits per byte compare across mixtures.
+            objective = mixture.choose(rng) if split == "train" else Objective.CAUSAL
+            pieces = mixture.example(objective, source.text, source.path, rng) if split == "train" else causal(source.text)
+            ids = encode_pieces(tokenizer, pieces)
+            writer.write(ids)
+            tokens += len(ids)
+            objectives[f"{split}:{objective.value}"] += 1
+        manifest_splits[split] = {
+            "files": len(split_files), "tokens": tokens,
+            "bytes": sum(len(f.text.encode()) for f in split_files), "shards": writer.close(),
+        }
+    write_atomic(folder / VAL_FILES, "".join(
+        json.dumps({"repo": f.repo, "path": f.path, "language": f.language, "text": f.text}) + "\n" for f in splits["val"]))
+    manifest = {
+        "version": DATA_VERSION, "fingerprint": fingerprint,
+        "sources": [str(s) for s in cfg.sources],
+        "settings": {name: getattr(cfg, name) for name in DATA_FIELDS},
+        "tokenizer": str(tokenizer_dir), "dtype": dtype.name,
+        "counts": {"files_seen": len(files) + sum(dropped.values()), "files_kept": len(kept),
+                   "dropped": dict(sorted(dropped.items())), "redactions": dict(sorted(redactions.items())),
+                   "objectives": dict(sorted(objectives.items()))},
+        "files": {split: [f.key for f in split_files] for split, split_files in splits.items()},
+        "splits": manifest_splits,
+    }
+    write_atomic(folder / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+    log(f"data: {len(kept)} files, {manifest_splits['train']['tokens']:,} train / "
+        f"{manifest_splits['val']['tokens']:,} val tokens in {folder}")
+    return manifest | {"reused": False}
+
+
+def read_val_files(folder: Path) -> list[dict]:
+    """The held-out files (redacted text), for infill evaluation."""
+    path = folder / VAL_FILES
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+class TokenRows:
+    """Rows of `seq_len + 1` tokens from one split's memmapped shards; row i overlaps i+1 by one token."""
+
+    def __init__(self, folder: Path, manifest: dict, split: str, seq_len: int) -> None:
+        self.seq_len = seq_len
+        self.maps = [np.memmap(folder / s["file"], dtype=manifest["dtype"], mode="r")
+                     for s in manifest["splits"][split]["shards"] if s["tokens"] > seq_len]
+        counts = [(len(m) - 1) // seq_len for m in self.maps]
+        self.starts = np.cumsum([0] + counts)
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        shard = int(np.searchsorted(self.starts, index, side="right") - 1)
+        offset = (index - int(self.starts[shard])) * self.seq_len
+        return np.asarray(self.maps[shard][offset:offset + self.seq_len + 1], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One source of rows and how many rows of every global batch it supplies."""
+
+    rows: TokenRows
+    per_batch: int
+
+
+class Batches:
+    """The rows of optimizer step `step`, for one process and one micro-step.
+
+    Each stream is visited in a fresh seeded permutation per epoch; the global batch of a
+    step is fixed by (seed, step) alone, and processes take disjoint slices of it, so
+    1 process x 2 micro-steps and 2 processes x 1 micro-step see the same rows.
+    """
+
+    def __init__(self, streams: list[Stream], seed: int) -> None:
+        for stream in streams:
+            if len(stream.rows) == 0:
+                raise CoveError(f"too little text for one training row of {stream.rows.seq_len + 1} tokens: "
+                                "add files or lower seq_len")
+        self.streams, self.seed = streams, seed
+        self._perms: dict[tuple[int, int], np.ndarray] = {}
+
+    @property
+    def global_batch(self) -> int:
+        return sum(s.per_batch for s in self.streams)
+
+    def _order(self, stream: int, epoch: int) -> np.ndarray:
+        key = (stream, epoch)
+        if key not in self._perms:
+            self._perms = {k: v for k, v in self._perms.items() if k[0] != stream}
+            rng = np.random.default_rng([self.seed, stream, epoch])
+            self._perms[key] = rng.permutation(len(self.streams[stream].rows))
+        return self._perms[key]
+
+    def _slots(self, step: int) -> list[tuple[int, int]]:
+        """(stream, row) of every row of the global batch of `step`, in order."""
+        slots = []
+        for index, stream in enumerate(self.streams):
+            for position in range(step * stream.per_batch, (step + 1) * stream.per_batch):
+                epoch, i = divmod(position, len(stream.rows))
+                slots.append((index, int(self._order(index, epoch)[i])))
+        return slots
+
+    def micro_batch(self, step: int, micro: int, micro_size: int, rank: int = 0, world: int = 1) -> np.ndarray:
+        """Rows [tokens] of one process's micro-step: its slice of the step's global batch."""
+        start = (micro * world + rank) * micro_size
+        return np.stack([self.streams[s].rows[r] for s, r in self._slots(step)[start:start + micro_size]])

@@ -1,0 +1,111 @@
+"""The training objectives of CodeGen2: causal LM mixed with within-file infilling.
+
+Every example is a list of `assistant.fim.Piece`s, built from one file. Infill examples
+use the same sentinels and the same `FimFormat.layout` as inference prompts, so what the
+model is trained on is exactly what the editor will ask of it:
+
+- causal:  file <|endoftext|>
+- span:    CodeGen2 span corruption: the file with span k replaced by `<mask_k>`,
+           `<|endoftext|> <sep>`, then `<mask_k> span <eom>` per span (spans stay inside the file)
+- psm/spm: FIM (Bavarian et al. 2022) with a character-level random middle, middle ended by
+           the family's end token or `<|endoftext|>`
+
+Every example ends with `<|endoftext|>`, which separates documents once they are packed.
+Standard library only (the config validates mixtures against `Objective`).
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from typing import Container, Mapping
+
+from assistant.errors import CoveError
+from assistant.fim import END_OF_TEXT, FAMILIES, CodeGen2, FimFormat, FimTokens, Order, Piece
+
+
+class Objective(enum.Enum):
+    CAUSAL = "causal"
+    SPAN = "span"
+    PSM = "psm"
+    SPM = "spm"
+
+
+def fim_tokens_for(vocab: Container[str]) -> FimTokens | None:
+    """The first FIM family whose three sentinels are all whole tokens of the vocabulary."""
+    for family in FAMILIES:
+        if all(t in vocab for t in (family.prefix, family.suffix, family.middle)):
+            return family
+    return None
+
+
+#: Special tokens each objective needs, beyond those of the FIM family.
+_NEEDS: dict[Objective, tuple[str, ...]] = {
+    Objective.CAUSAL: (END_OF_TEXT,),
+    Objective.SPAN: (END_OF_TEXT, CodeGen2.SEP, CodeGen2.EOM, CodeGen2.mask(1)),
+    Objective.PSM: (END_OF_TEXT,),
+    Objective.SPM: (END_OF_TEXT,),
+}
+
+
+class Mixture:
+    """Chooses an objective per file and lays the file out in it."""
+
+    def __init__(self, shares: Mapping[str, float], vocab: Container[str], max_spans: int = 3, with_path: bool = True) -> None:
+        self.objectives = [o for o in Objective if shares.get(o.value, 0) > 0]
+        self.weights = [shares[o.value] for o in self.objectives]
+        self.max_spans = max(1, min(max_spans, CodeGen2.MAX_SPANS))
+        self.with_path = with_path
+        tokens = fim_tokens_for(vocab)
+        for objective in self.objectives:
+            missing = [t for t in _NEEDS[objective] if t not in vocab]
+            if objective in (Objective.PSM, Objective.SPM) and tokens is None:
+                missing.append("FIM prefix/suffix/middle tokens")
+            if missing:
+                raise CoveError(
+                    f"the tokenizer lacks {', '.join(missing)} needed by the {objective.value!r} objective: "
+                    f"use a tokenizer with the project's special tokens or set its mixture share to 0"
+                )
+        self.formats = {Objective.PSM: FimFormat(Order.PSM, tokens), Objective.SPM: FimFormat(Order.SPM, tokens)} if tokens else {}
+
+    def choose(self, rng: random.Random) -> Objective:
+        return rng.choices(self.objectives, self.weights)[0]
+
+    def example(self, objective: Objective, text: str, path: str, rng: random.Random) -> list[Piece]:
+        if objective is Objective.CAUSAL:
+            return causal(text)
+        if objective is Objective.SPAN:
+            return span_corruption(text, rng, self.max_spans)
+        return fim(text, rng, self.formats[objective], path if self.with_path else None)
+
+
+def causal(text: str) -> list[Piece]:
+    return [Piece(text), Piece(END_OF_TEXT, True)]
+
+
+def fim(text: str, rng: random.Random, fmt: FimFormat, path: str | None = None) -> list[Piece]:
+    """FIM with the middle chosen at character level (two uniform cut points)."""
+    start, end = sorted(rng.randint(0, len(text)) for _ in range(2))
+    prefix, middle, suffix = text[:start], text[start:end], text[end:]
+    end_of_middle = [Piece(fmt.tokens.end, True)] if fmt.tokens.end else []
+    pieces = fmt.layout(prefix, suffix, path=path) + [Piece(middle), *end_of_middle, Piece(END_OF_TEXT, True)]
+    return [p for p in pieces if p.text]
+
+
+def span_corruption(text: str, rng: random.Random, max_spans: int) -> list[Piece]:
+    """CodeGen2 span corruption with 1..max_spans non-empty character spans of one file."""
+    count = min(rng.randint(1, max_spans), len(text) // 2)
+    if count == 0:
+        return causal(text)
+    cuts = sorted(rng.sample(range(len(text) + 1), 2 * count))
+    spans = list(zip(cuts[0::2], cuts[1::2]))
+    masked: list[Piece] = []
+    answers: list[Piece] = []
+    last = 0
+    for k, (start, end) in enumerate(spans, 1):
+        mask = Piece(CodeGen2.mask(k), True)
+        masked += [Piece(text[last:start]), mask]
+        answers += [mask, Piece(text[start:end]), Piece(CodeGen2.EOM, True)]
+        last = end
+    masked += [Piece(text[last:]), Piece(END_OF_TEXT, True), Piece(CodeGen2.SEP, True)]
+    return [p for p in masked + answers + [Piece(END_OF_TEXT, True)] if p.text]
