@@ -1,0 +1,143 @@
+"""Transformers tensor names -> GGUF tensor names, one table per model family.
+
+The GGUF spellings come from gguf-py's own `MODEL_TENSOR` enum and `TENSOR_NAMES` table,
+so this file only says which transformers name is which tensor. A checkpoint tensor that
+no row matches is refused by name: a silently dropped tensor is a broken model.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+import gguf
+import numpy as np
+
+from assistant.errors import CoveError
+
+T = gguf.MODEL_TENSOR
+
+
+class Rotary(enum.Enum):
+    """How q/k projection rows are reordered for llama.cpp's rotary layout."""
+
+    NONE = "none"  #: the family's rope already uses the halves layout llama.cpp expects (NEOX)
+    QUERY = "query"  #: permute with the number of query heads
+    KEY = "key"  #: permute with the number of key/value heads (grouped-query attention)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One transformers module (without `.weight`/`.bias`) and the GGUF tensor it becomes."""
+
+    hf: str
+    tensor: gguf.MODEL_TENSOR
+    rotary: Rotary = Rotary.NONE
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: its transformers architectures, GGUF architecture and tensor table."""
+
+    name: str
+    arch: gguf.MODEL_ARCH
+    hf_architectures: tuple[str, ...]
+    rows: tuple[Row, ...]
+    #: Which parameter kinds may appear (Qwen2 has q/k/v biases, LLaMA has none).
+    suffixes: tuple[str, ...] = ("weight",)
+
+    @property
+    def arch_name(self) -> str:
+        return gguf.MODEL_ARCH_NAMES[self.arch]
+
+
+_LLAMA_ROWS = (
+    Row("model.embed_tokens", T.TOKEN_EMBD),
+    Row("model.norm", T.OUTPUT_NORM),
+    Row("lm_head", T.OUTPUT),
+    Row("model.layers.{bid}.input_layernorm", T.ATTN_NORM),
+    Row("model.layers.{bid}.self_attn.q_proj", T.ATTN_Q, Rotary.QUERY),
+    Row("model.layers.{bid}.self_attn.k_proj", T.ATTN_K, Rotary.KEY),
+    Row("model.layers.{bid}.self_attn.v_proj", T.ATTN_V),
+    Row("model.layers.{bid}.self_attn.o_proj", T.ATTN_OUT),
+    Row("model.layers.{bid}.post_attention_layernorm", T.FFN_NORM),
+    Row("model.layers.{bid}.mlp.gate_proj", T.FFN_GATE),
+    Row("model.layers.{bid}.mlp.up_proj", T.FFN_UP),
+    Row("model.layers.{bid}.mlp.down_proj", T.FFN_DOWN),
+)
+
+FAMILIES: tuple[Family, ...] = (
+    Family("llama", gguf.MODEL_ARCH.LLAMA, ("LlamaForCausalLM",), _LLAMA_ROWS),
+    # Qwen2 uses the same module names; its rope is NEOX-style, which llama.cpp's qwen2
+    # architecture applies directly, so q/k keep their order.
+    Family(
+        "qwen2", gguf.MODEL_ARCH.QWEN2, ("Qwen2ForCausalLM",),
+        tuple(Row(r.hf, r.tensor) for r in _LLAMA_ROWS),
+        suffixes=("weight", "bias"),
+    ),
+)
+
+#: Buffers some checkpoints carry that are not parameters (recomputed by llama.cpp).
+IGNORED = re.compile(r"^model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq$")
+
+
+def family_for(architectures: list[str] | None, source: str) -> Family:
+    """The family of a `config.json` `architectures` list, or a one-line error."""
+    for family in FAMILIES:
+        if architectures and architectures[0] in family.hf_architectures:
+            return family
+    supported = ", ".join(a for f in FAMILIES for a in f.hf_architectures)
+    raise CoveError(
+        f"unsupported architecture {architectures!r} in {source}: the converter handles {supported}"
+    )
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """Where one checkpoint tensor goes and how it is transformed on the way."""
+
+    gguf_name: str
+    rotary: Rotary
+    tensor: gguf.MODEL_TENSOR
+
+
+class TensorMap:
+    """Looks up checkpoint tensor names for one family and block count."""
+
+    def __init__(self, family: Family, n_blocks: int):
+        self.family = family
+        self._table: dict[str, Mapped] = {}
+        for row in family.rows:
+            blocks = range(n_blocks) if "{bid}" in row.hf else [None]
+            for bid in blocks:
+                hf = row.hf.format(bid=bid)
+                base = gguf.TENSOR_NAMES[row.tensor].format(bid=bid)
+                for suffix in family.suffixes:
+                    self._table[f"{hf}.{suffix}"] = Mapped(f"{base}.{suffix}", row.rotary, row.tensor)
+
+    def map(self, hf_name: str, source: str) -> Mapped | None:
+        """The GGUF destination of `hf_name`; None for ignorable buffers; error otherwise."""
+        if IGNORED.match(hf_name):
+            return None
+        try:
+            return self._table[hf_name]
+        except KeyError:
+            raise CoveError(
+                f"unknown tensor {hf_name!r} in {source}: the {self.family.name} converter has no "
+                f"GGUF name for it (is the checkpoint a {self.family.name} model with the config's layer count?)"
+            ) from None
+
+
+def permute_rotary(weights: np.ndarray, n_heads: int) -> np.ndarray:
+    """Reorder q/k rows from transformers' rotate-half layout to llama.cpp's interleaved one.
+
+    Per head, the first and second halves of the rotary dimensions are interleaved; the
+    same reordering applies to a bias (1-D) or to a LoRA B matrix (rows are outputs).
+    """
+    head_dim = weights.shape[0] // n_heads
+    return (
+        weights.reshape(n_heads, 2, head_dim // 2, *weights.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(weights.shape)
+    )

@@ -1,0 +1,39 @@
+"""Shared fixtures: a tiny random LLaMA checkpoint and its f32 GGUF, cached across sessions.
+
+`tiny_model` is a transformers folder (safetensors, tokenizer trained on real source
+files with the project's FIM and CodeGen2 sentinels); `tiny_gguf` is that checkpoint
+converted by the project's own converter. Outputs are random: assert on mechanics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests import tiny_model as tiny
+
+
+@pytest.fixture(scope="session")
+def tiny_cache(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Folder for tiny builds: under .pytest_cache when available, keyed by the builder's hash."""
+    cache = getattr(pytestconfig, "cache", None)
+    base = cache.mkdir("cove-tiny") if cache is not None else tmp_path_factory.mktemp("cove-tiny")
+    return Path(base) / tiny.cache_key()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_cache: Path) -> Path:
+    """A tiny random LLaMA checkpoint folder (hidden 64, 2 layers, 4 heads, 2 kv heads)."""
+    return tiny.cached(tiny_cache, "llama-bpe", lambda folder: tiny.build_checkpoint(folder, "llama", "bpe"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tiny_cache: Path, tiny_model: Path) -> Path:
+    """`tiny_model` converted to an f32 GGUF by the project's converter."""
+    from convert.model import convert_checkpoint
+
+    def build(folder: Path) -> None:
+        convert_checkpoint(tiny_model, folder / "tiny-f32.gguf", "f32", name="cove-tiny")
+
+    return tiny.cached(tiny_cache, "llama-bpe-gguf", build) / "tiny-f32.gguf"

@@ -1,0 +1,102 @@
+"""The converted tiny model, read back: metadata, tensor layout, and a warning-free llama.cpp load."""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import gguf
+import numpy as np
+import pytest
+
+from assistant.fim import END_OF_TEXT, STARCODER
+
+Q = gguf.GGMLQuantizationType
+
+
+def _field(reader: gguf.GGUFReader, key: str):
+    return reader.fields[key].contents()
+
+
+@pytest.fixture(scope="module")
+def reader(tiny_gguf: Path) -> gguf.GGUFReader:
+    return gguf.GGUFReader(tiny_gguf)
+
+
+def test_fim_ids_point_at_the_starcoder_sentinels(reader: gguf.GGUFReader) -> None:
+    tokens = _field(reader, gguf.Keys.Tokenizer.LIST)
+    keys = {
+        gguf.Keys.Tokenizer.FIM_PRE_ID: STARCODER.prefix,
+        gguf.Keys.Tokenizer.FIM_SUF_ID: STARCODER.suffix,
+        gguf.Keys.Tokenizer.FIM_MID_ID: STARCODER.middle,
+        gguf.Keys.Tokenizer.FIM_PAD_ID: STARCODER.pad,
+        gguf.Keys.Tokenizer.FIM_REP_ID: STARCODER.repo,
+        gguf.Keys.Tokenizer.FIM_SEP_ID: STARCODER.file_sep,
+    }
+    assert {key: tokens[_field(reader, key)] for key in keys} == keys
+
+
+def test_end_of_text_is_eos_and_no_bos_is_added(reader: gguf.GGUFReader) -> None:
+    tokens = _field(reader, gguf.Keys.Tokenizer.LIST)
+    assert tokens[_field(reader, gguf.Keys.Tokenizer.EOS_ID)] == END_OF_TEXT
+    assert _field(reader, gguf.Keys.Tokenizer.ADD_BOS) is False
+
+
+def test_special_tokens_are_control_and_the_rest_normal(reader: gguf.GGUFReader) -> None:
+    from assistant.fim import PROJECT_SPECIAL_TOKENS
+
+    tokens = _field(reader, gguf.Keys.Tokenizer.LIST)
+    types = _field(reader, gguf.Keys.Tokenizer.TOKEN_TYPE)
+    control = {t for t, kind in zip(tokens, types) if kind == gguf.TokenType.CONTROL}
+    assert control == set(PROJECT_SPECIAL_TOKENS)
+    assert sum(kind == gguf.TokenType.NORMAL for kind in types) == len(tokens) - len(control)
+
+
+def test_byte_level_bpe_carries_merges_and_the_gpt2_pre_tokenizer(reader: gguf.GGUFReader, tiny_model: Path) -> None:
+    import json
+
+    merges = json.loads((tiny_model / "tokenizer.json").read_text())["model"]["merges"]
+    assert _field(reader, gguf.Keys.Tokenizer.MODEL) == "gpt2"
+    assert _field(reader, gguf.Keys.Tokenizer.PRE) == "gpt-2"
+    assert _field(reader, gguf.Keys.Tokenizer.MERGES) == [m if isinstance(m, str) else " ".join(m) for m in merges]
+
+
+def test_norms_stay_f32_and_shapes_follow_ggml_order(reader: gguf.GGUFReader) -> None:
+    tensors = {t.name: t for t in reader.tensors}
+    assert tensors["blk.0.attn_norm.weight"].tensor_type == Q.F32
+    # ggml lists the row length first: k_proj is (kv_heads * head_dim) x hidden = 32 x 64.
+    assert list(tensors["blk.0.attn_k.weight"].shape) == [64, 32]
+
+
+#: ggml_log_level in ggml.h (llama-cpp-python's own comment is out of date): DEBUG=1, INFO=2.
+GGML_WARN, GGML_ERROR = 3, 4
+
+
+def test_llama_cpp_loads_it_without_a_warning(tiny_gguf: Path) -> None:
+    import llama_cpp
+    from llama_cpp._logger import llama_log_callback as default_callback
+
+    warnings: list[str] = []
+
+    @llama_cpp.llama_log_callback
+    def record(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+        if level in (GGML_WARN, GGML_ERROR):
+            warnings.append(text.decode(errors="replace").strip())
+
+    llama_cpp.llama_log_set(record, ctypes.c_void_p(0))
+    try:
+        llama_cpp.Llama(model_path=str(tiny_gguf), n_ctx=64, verbose=True).close()
+    finally:
+        llama_cpp.llama_log_set(default_callback, ctypes.c_void_p(0))
+    assert warnings == []
+
+
+def test_q_and_k_are_permuted_for_llama_cpp_rope(reader: gguf.GGUFReader, tiny_model: Path) -> None:
+    from safetensors.numpy import load_file
+
+    source = load_file(tiny_model / "model.safetensors")["model.layers.0.self_attn.k_proj.weight"]
+    written = next(t for t in reader.tensors if t.name == "blk.0.attn_k.weight").data
+    # Head 0's rows: transformers keeps halves [0..7 | 8..15]; llama.cpp wants them interleaved.
+    np.testing.assert_array_equal(written[0], source[0])
+    np.testing.assert_array_equal(written[1], source[8])
+    np.testing.assert_array_equal(written[2], source[1])

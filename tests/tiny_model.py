@@ -1,0 +1,179 @@
+"""Tiny random transformers checkpoints for tests, built from code in seconds.
+
+A byte-level BPE tokenizer is trained on a few standard-library modules with the
+project's own trainer (so it carries the FIM and CodeGen2 sentinels), and a seeded
+random model of the requested family is saved beside it with `save_pretrained`.
+Builds are cached under a folder named by a hash of everything they depend on, so a
+second test session reuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from assistant.fim import END_OF_TEXT, PROJECT_SPECIAL_TOKENS
+
+ROOT = Path(__file__).resolve().parent.parent
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+
+#: Standard-library modules the tiny tokenizer is trained on: real, varied Python.
+TRAINING_MODULES = (
+    "textwrap.py", "shlex.py", "fnmatch.py", "glob.py", "heapq.py", "bisect.py",
+    "string.py", "json/encoder.py", "json/decoder.py", "dataclasses.py",
+)
+VOCAB_SIZE = 1000
+
+#: The tiny shape: big enough for grouped-query attention (4 heads, 2 kv heads), small
+#: enough that a forward pass takes milliseconds.
+SHAPE = dict(
+    hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+    num_key_value_heads=2, max_position_embeddings=2048, rms_norm_eps=1e-6,
+    # Wider than transformers' 0.02 so that logits differ enough for top-1 checks to mean something.
+    initializer_range=0.1,
+)
+SEED = 0
+
+#: Files whose content decides what a build produces; their hash names the cache folder.
+INPUTS = (
+    "tests/tiny_model.py", "training/tokenizer.py", "assistant/fim.py",
+    *(str(p.relative_to(ROOT)) for p in sorted((ROOT / "convert").rglob("*.py"))),
+)
+
+
+def training_texts() -> list[str]:
+    return [(STDLIB / name).read_text(encoding="utf-8") for name in TRAINING_MODULES]
+
+
+def train_qwen2_style_tokenizer(texts: list[str], folder: Path, vocab_size: int = VOCAB_SIZE) -> Path:
+    """A byte-level BPE with Qwen2's pre-tokenizer (regex split, NFC) and tokenizer class."""
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+    from convert.tokenizer import QWEN2_REGEX
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.normalizer = normalizers.NFC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+    ])
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[AddedToken(t, special=True, normalized=False) for t in PROJECT_SPECIAL_TOKENS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    config = {
+        "tokenizer_class": "Qwen2Tokenizer",
+        "bos_token": None, "eos_token": END_OF_TEXT, "pad_token": END_OF_TEXT, "unk_token": None,
+        "add_bos_token": False, "add_eos_token": False, "model_max_length": 1_000_000,
+        "clean_up_tokenization_spaces": False,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return folder
+
+
+def train_sentencepiece_tokenizer(texts: list[str], folder: Path, vocab_size: int = VOCAB_SIZE) -> Path:
+    """A LLaMA-style SentencePiece BPE (byte fallback) with the project's sentinels as control tokens."""
+    import sentencepiece
+
+    folder.mkdir(parents=True, exist_ok=True)
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(line for text in texts for line in text.splitlines() if line.strip()),
+        model_prefix=str(folder / "tokenizer"),
+        model_type="bpe",
+        vocab_size=vocab_size,
+        byte_fallback=True,
+        split_digits=True,
+        allow_whitespace_only_pieces=True,
+        remove_extra_whitespaces=False,
+        normalization_rule_name="identity",
+        control_symbols=[t for t in PROJECT_SPECIAL_TOKENS if t != END_OF_TEXT],
+        unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        minloglevel=2,
+    )
+    (folder / "tokenizer.vocab").unlink()
+    config = {
+        "tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+        "add_bos_token": True, "add_eos_token": False, "legacy": False,
+        "clean_up_tokenization_spaces": False, "model_max_length": 1_000_000,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return folder
+
+
+def _train_bpe(texts: list[str], folder: Path) -> Path:
+    from training.tokenizer import train_tokenizer
+
+    return train_tokenizer(texts, folder, vocab_size=VOCAB_SIZE)
+
+
+#: tokenizer kind -> trainer
+TOKENIZERS: dict[str, Callable[[list[str], Path], Path]] = {
+    "bpe": _train_bpe,
+    "qwen2-bpe": train_qwen2_style_tokenizer,
+    "spm": train_sentencepiece_tokenizer,
+}
+
+
+def _config(family: str, vocab_size: int, special: dict[str, int | None]):
+    from transformers import LlamaConfig, Qwen2Config
+
+    configs = {"llama": LlamaConfig, "qwen2": Qwen2Config}
+    return configs[family](vocab_size=vocab_size, tie_word_embeddings=False, **SHAPE, **special)
+
+
+def build_checkpoint(folder: Path, family: str = "llama", tokenizer: str = "bpe") -> Path:
+    """Save a tokenizer and a seeded random `family` model with that vocabulary in `folder`."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    TOKENIZERS[tokenizer](training_texts(), folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    special = {"bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id}
+    config = _config(family, len(tok), special)
+    torch.manual_seed(SEED)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.save_pretrained(folder)
+    return folder
+
+
+def cache_key() -> str:
+    """Hash of the builder's inputs and the library versions that shape the outputs."""
+    import tokenizers
+    import transformers
+
+    digest = hashlib.sha256()
+    for name in INPUTS:
+        digest.update(name.encode() + b"\0" + (ROOT / name).read_bytes())
+    digest.update(f"{sys.version}{transformers.__version__}{tokenizers.__version__}".encode())
+    return digest.hexdigest()[:16]
+
+
+def cached(root: Path, name: str, build: Callable[[Path], object]) -> Path:
+    """`root/name`, built once: a build goes to a temporary folder renamed into place, so
+    concurrent test sessions never see a half-built model."""
+    final = root / name
+    if final.is_dir():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    temp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    try:
+        build(temp)
+        temp.rename(final)
+    except OSError:
+        if not final.is_dir():
+            raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return final
