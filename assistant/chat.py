@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence
 
+from assistant.cursor import DEFAULT_MARKER, split_at_marker
 from assistant.errors import CoveError
 from assistant.fim import ContextChunk, Piece
 from assistant.stopping import StopRules
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
 
 Role = Literal["user", "assistant"]
 
-#: Where the middle goes in a completion-mode message.
-CURSOR = "<cursor>"
+#: Where the middle goes in a completion-mode message (the same marker `cove complete` reads).
+CURSOR = DEFAULT_MARKER
 
 CHAT, COMPLETION = "chat", "completion"
 #: Mode name -> how the status bar labels it.
@@ -163,7 +164,7 @@ def _completion_reply(engine, turns, system, attachments, config, should_cancel)
     code = turns[-1].content
     stop = _stop_rules(config)
     if CURSOR in code:
-        prefix, _, suffix = code.partition(CURSOR)
+        prefix, suffix = split_at_marker(code, CURSOR)
         extra = [ContextChunk(a.name, a.text) for a in attachments]
         return engine.infill(prefix, suffix, stop=stop, extra=extra, should_cancel=should_cancel)
     pieces = [Piece(f"{a.text}\n") for a in attachments] + [Piece(code)]

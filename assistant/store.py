@@ -55,9 +55,8 @@ class SearchHit:
     snippet: str
 
 
-def _v1_tables(db: sqlite3.Connection) -> None:
-    db.executescript(
-        """
+def _v1_tables(db: sqlite3.Connection) -> str:
+    return """
         CREATE TABLE conversations (
             id INTEGER PRIMARY KEY,
             title TEXT NOT NULL,
@@ -76,15 +75,14 @@ def _v1_tables(db: sqlite3.Connection) -> None:
         );
         CREATE INDEX messages_by_conversation ON messages (conversation_id, id);
         """
-    )
 
 
-def _v2_search_index(db: sqlite3.Connection) -> None:
-    """Full-text index kept in step with `messages` by triggers (external-content FTS5)."""
+def _v2_search_index(db: sqlite3.Connection) -> str:
+    """Full-text index kept in step with `messages` by triggers (external-content FTS5);
+    nothing where this SQLite lacks FTS5 (search then uses LIKE)."""
     if not _has_fts5(db):
-        return
-    db.executescript(
-        """
+        return ""
+    return """
         CREATE VIRTUAL TABLE messages_fts USING fts5(content, content='messages', content_rowid='id');
         CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
             INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
@@ -98,11 +96,13 @@ def _v2_search_index(db: sqlite3.Connection) -> None:
         END;
         INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
         """
-    )
 
 
-#: Schema upgrades in order: running MIGRATIONS[v] takes a file from version v to v + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1_tables, _v2_search_index)
+#: A schema upgrade: the SQL script that takes a file one version up (the connection is
+#: there to probe features).
+Migration = Callable[[sqlite3.Connection], str]
+#: Schema upgrades in order: MIGRATIONS[v] takes a file from version v to v + 1.
+MIGRATIONS: tuple[Migration, ...] = (_v1_tables, _v2_search_index)
 
 
 def _has_fts5(db: sqlite3.Connection) -> bool:
@@ -117,7 +117,7 @@ def _has_fts5(db: sqlite3.Connection) -> bool:
 class Store:
     """The history file, opened and migrated to the current schema."""
 
-    def __init__(self, path: Path, *, migrations: tuple[Callable[[sqlite3.Connection], None], ...] = MIGRATIONS):
+    def __init__(self, path: Path, *, migrations: tuple[Migration, ...] = MIGRATIONS):
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,7 +132,7 @@ class Store:
             raise CoveError(f"chat history {path} cannot be opened ({error}): move it aside or pass --db NEW_FILE") from None
         self.full_text = self._table_exists("messages_fts")
 
-    def _migrate(self, migrations: tuple[Callable[[sqlite3.Connection], None], ...]) -> None:
+    def _migrate(self, migrations: tuple[Migration, ...]) -> None:
         version = self.schema_version
         if version > len(migrations):
             raise CoveError(
@@ -140,14 +140,15 @@ class Store:
                 f"understands ({len(migrations)}): upgrade cove or pass --db NEW_FILE"
             )
         for target, migration in enumerate(migrations[version:], start=version + 1):
-            self._db.execute("BEGIN IMMEDIATE")
+            # One transaction per step: a failed upgrade leaves the file at the last good version.
             try:
-                migration(self._db)
-                self._db.execute(f"PRAGMA user_version = {target}")
+                self._db.executescript(
+                    f"BEGIN IMMEDIATE;\n{migration(self._db)}\nPRAGMA user_version = {target};\nCOMMIT;"
+                )
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     @property
     def schema_version(self) -> int:

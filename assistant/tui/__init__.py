@@ -1,0 +1,1 @@
+"""The terminal assistant: a Textual chat over the engine (`cove chat`)."""

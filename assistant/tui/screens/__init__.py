@@ -1,0 +1,1 @@
+"""One screen per module: the chat itself and the modal dialogs it opens."""

@@ -1,0 +1,41 @@
+"""The message box: a multi-line TextArea where Enter sends and Shift+Enter adds a line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import events
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import TextArea
+
+
+class PromptInput(TextArea):
+    """Multi-line input for messages and slash commands.
+
+    TextArea inserts a newline on Enter in its own key handler, before bindings are
+    consulted, so Enter is intercepted here; Shift+Enter (terminals that report it) and
+    Ctrl+J (all terminals: it is the line-feed byte) add a newline instead.
+    """
+
+    BINDINGS = [
+        Binding("shift+enter,ctrl+j", "newline", "New line", show=False),
+    ]
+
+    @dataclass
+    class Submitted(Message):
+        """The user pressed Enter on a non-blank message."""
+
+        input: "PromptInput"
+        text: str
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key != "enter":
+            return  # TextArea's own handler runs next
+        event.stop()
+        event.prevent_default()
+        if self.text.strip():
+            self.post_message(self.Submitted(self, self.text))
+
+    def action_newline(self) -> None:
+        self.insert("\n")
