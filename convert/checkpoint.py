@@ -1,8 +1,8 @@
-"""A transformers checkpoint folder read lazily: config.json and safetensors, single or sharded.
+"""Safetensors weights read lazily, single or sharded, and the JSON files beside them.
 
 Tensors are opened memory-mapped and read one at a time, so converting a model needs
 memory for about one tensor, not the model. Every way a folder can be unreadable (no
-config, no weights, a corrupt or truncated file, a shard the index names but lacks)
+weights, a corrupt or truncated file, a shard the index names but lacks, bad JSON)
 becomes one CoveError that says which file and what to do.
 """
 
@@ -50,7 +50,6 @@ class Checkpoint:
     def __init__(self, folder: Path, weights: tuple[Path, ...]):
         self.folder = folder
         self.files = weights
-        self.config = read_json(folder / "config.json", "transformers config.json")
         self._handles: dict[Path, Any] = {}
         self.tensors: dict[str, TensorInfo] = {}
         for file in weights:
@@ -102,9 +101,11 @@ class Checkpoint:
         return tensor.float().numpy()
 
     def source_hash(self) -> str:
-        """SHA-256 over config.json and the weight files, to tie a GGUF to its source."""
+        """SHA-256 over the config.json beside the weights and the weight files, to tie a
+        GGUF to its exact source."""
         digest = hashlib.sha256()
-        for file in (self.folder / "config.json", *self.files):
+        config = self.folder / "config.json"
+        for file in ((config,) if config.is_file() else ()) + self.files:
             with open(file, "rb") as handle:
                 while chunk := handle.read(1 << 22):
                     digest.update(chunk)

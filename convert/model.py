@@ -14,7 +14,7 @@ import numpy as np
 
 from assistant.errors import CoveError
 from convert import hparams as hp
-from convert.checkpoint import Checkpoint
+from convert.checkpoint import Checkpoint, read_json
 from convert.tensor_map import Family, Rotary, TensorMap, family_for, permute_rotary
 from convert.tokenizer import read_vocab, write_vocab
 from convert.writer import TensorPlan, write_gguf
@@ -58,13 +58,13 @@ def tensor_type(shape: tuple[int, ...], out: OutType) -> gguf.GGMLQuantizationTy
     return out.weights if shape[-1] % block == 0 else _FALLBACK
 
 
-def _required(family: Family, tmap: TensorMap, checkpoint: Checkpoint, tied: bool) -> None:
+def _required(family: Family, tmap: TensorMap, checkpoint: Checkpoint, hparams: hp.HParams) -> None:
     """Refuse a checkpoint that lacks a tensor llama.cpp will need."""
     present = {m.gguf_name for name in checkpoint.tensors if (m := tmap.map(name, str(checkpoint.folder)))}
     names = [
         gguf.TENSOR_NAMES[row.tensor].format(bid=bid) + ".weight"
-        for row in family.rows if not (tied and row.tensor == gguf.MODEL_TENSOR.OUTPUT)
-        for bid in (range(checkpoint.config["num_hidden_layers"]) if "{bid}" in row.hf else [None])
+        for row in family.rows if not (hparams.tie_word_embeddings and row.tensor == gguf.MODEL_TENSOR.OUTPUT)
+        for bid in (range(hparams.block_count) if "{bid}" in row.hf else [None])
     ]
     missing = [n for n in names if n not in present]
     if missing:
@@ -77,7 +77,7 @@ def _required(family: Family, tmap: TensorMap, checkpoint: Checkpoint, tied: boo
 def plan_tensors(checkpoint: Checkpoint, family: Family, hparams: hp.HParams, out: OutType) -> list[TensorPlan]:
     """Every output tensor, in checkpoint order, with how to read and transform it."""
     tmap = TensorMap(family, hparams.block_count)
-    _required(family, tmap, checkpoint, hparams.tie_word_embeddings)
+    _required(family, tmap, checkpoint, hparams)
     heads = {Rotary.QUERY: hparams.head_count, Rotary.KEY: hparams.head_count_kv}
     plans = []
     for name, info in checkpoint.tensors.items():
@@ -105,9 +105,10 @@ def convert_checkpoint(
     out = OUT_TYPES[out_type]
     checkpoint = Checkpoint.open(folder)
     source = str(folder / "config.json")
-    family = family_for(checkpoint.config.get("architectures"), source)
-    hparams = hp.read_hparams(checkpoint.config, source)
-    vocab = read_vocab(folder, hparams.vocab_size, checkpoint.config.get("model_type"))
+    config = read_json(folder / "config.json", "transformers config.json")
+    family = family_for(config.get("architectures"), source)
+    hparams = hp.read_hparams(config, source)
+    vocab = read_vocab(folder, hparams.vocab_size)
     plans = plan_tensors(checkpoint, family, hparams, out)
 
     def metadata(writer: gguf.GGUFWriter) -> None:

@@ -71,17 +71,14 @@ def _chat_template(folder: Path, config: dict[str, Any]) -> str | None:
     return template or None
 
 
-def read_vocab(folder: Path, vocab_size: int, model_type: str | None = None) -> Vocab:
-    """The vocabulary of a tokenizer folder, padded to the model's `vocab_size`.
-
-    `model_type` is config.json's, used when tokenizer_config names no class.
-    """
+def read_vocab(folder: Path, vocab_size: int) -> Vocab:
+    """The vocabulary of a tokenizer folder, padded to the model's `vocab_size`."""
     config = read_json(folder / "tokenizer_config.json", "tokenizer_config.json") \
         if (folder / "tokenizer_config.json").is_file() else {}
     tokenizer_json = folder / "tokenizer.json"
     spm = folder / "tokenizer.model"
     if tokenizer_json.is_file() and _is_byte_level(tokenizer_json):
-        vocab = _read_bpe(tokenizer_json, config, model_type)
+        vocab = _read_bpe(tokenizer_json, config)
     elif spm.is_file():
         vocab = _read_spm(spm, config)
     elif tokenizer_json.is_file():
@@ -120,7 +117,7 @@ def _load_tokenizer_json(path: Path) -> dict[str, Any]:
         raise CoveError(f"{path} is not valid JSON ({error}): save the tokenizer again") from None
 
 
-def _pre_tokenizer(data: dict[str, Any], config: dict[str, Any], model_type: str | None, source: Path) -> str:
+def _pre_tokenizer(data: dict[str, Any], config: dict[str, Any], source: Path) -> str:
     """The llama.cpp name of the pre-tokenizer transformers will actually apply."""
     tokenizer_class = config.get("tokenizer_class") or ""
     if tokenizer_class in CLASS_PRE_TOKENIZERS:
@@ -144,9 +141,9 @@ def _pre_tokenizer(data: dict[str, Any], config: dict[str, Any], model_type: str
     )
 
 
-def _read_bpe(path: Path, config: dict[str, Any], model_type: str | None) -> Vocab:
+def _read_bpe(path: Path, config: dict[str, Any]) -> Vocab:
     data = _load_tokenizer_json(path)
-    pre = _pre_tokenizer(data, config, model_type, path)
+    pre = _pre_tokenizer(data, config, path)
     model = data["model"]
     by_id: dict[int, tuple[str, int]] = {i: (t, TokenType.NORMAL) for t, i in model["vocab"].items()}
     for added in data.get("added_tokens") or []:

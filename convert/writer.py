@@ -50,13 +50,17 @@ def encode(data: np.ndarray, qtype: gguf.GGMLQuantizationType) -> np.ndarray:
     return gguf.quants.quantize(np.ascontiguousarray(data, dtype=np.float32), qtype)
 
 
+def check_output_folder(destination: Path) -> None:
+    """Refuse an output whose folder does not exist, before any work is done."""
+    if not destination.parent.is_dir():
+        raise CoveError(f"output folder {destination.parent} does not exist: create it or choose another output path")
+
+
 @contextlib.contextmanager
 def atomic_path(destination: Path) -> Iterator[Path]:
     """A temporary path beside `destination`, renamed onto it only if the block succeeds."""
-    folder = destination.parent
-    if not folder.is_dir():
-        raise CoveError(f"output folder {folder} does not exist: create it or choose another -o path")
-    handle, name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=folder)
+    check_output_folder(destination)
+    handle, name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
     os.close(handle)
     temp = Path(name)
     try:
@@ -87,7 +91,7 @@ def write_gguf(
                 data = encode(plan.load(), plan.qtype)
                 writer.write_tensor_data(data)
                 if progress:
-                    print(f"\r[{index}/{len(tensors)}] {plan.name:<32} {plan.qtype.name}", end="", file=sys.stderr, flush=True)
+                    print(f"\rwriting [{index}/{len(tensors)}] {plan.name:<32} {plan.qtype.name:<5}", end="", file=sys.stderr, flush=True)
             if progress:
                 print(file=sys.stderr)
         finally:

@@ -1,0 +1,1 @@
+"""`cove convert`, `cove quantize` and `cove verify`: argument parsing only, work in convert/."""
