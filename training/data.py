@@ -53,10 +53,13 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     os.replace(tmp, path)
 
 
+def _bucket(key: str) -> int:
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 1_000_000
+
+
 def in_validation(key: str, fraction: float) -> bool:
     """Deterministic split: a file's place depends only on its repository/path."""
-    bucket = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % 1_000_000
-    return bucket < fraction * 1_000_000
+    return _bucket(key) < fraction * 1_000_000
 
 
 def filters_of(cfg: TrainConfig) -> Filters:
@@ -159,6 +162,11 @@ def build_dataset(cfg: TrainConfig, folder: Path, log: Callable[[str], None] = p
     splits = {"train": [], "val": []}
     for source in kept:
         splits["val" if in_validation(source.key, cfg.val_fraction) else "train"].append(source)
+    if cfg.val_fraction > 0 and not splits["val"] and len(kept) > 1:
+        # Small repositories: hold out the file with the lowest hash rather than nothing.
+        first = min(splits["train"], key=lambda f: _bucket(f.key))
+        splits["train"].remove(first)
+        splits["val"].append(first)
     if not splits["train"]:
         raise CoveError(f"no training files left in {', '.join(cfg.sources)} after filtering ({dict(dropped)}): "
                         "add repositories or relax the filters/languages")

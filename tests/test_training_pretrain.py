@@ -1,0 +1,179 @@
+"""`cove train` end to end on the tiny preset: golden losses, exact resume, checkpoints, reports."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from assistant.errors import CoveError
+from training import checkpoint
+from training.config import load_config, preset_names
+from training.loop import lr_factor
+from training.metrics import read_metrics
+from training.pretrain import pretrain
+from test_training_helpers import code_file, write_repo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Losses of the tiny preset on `synthetic_repo` (torch 2.13 CPU). Regenerate only on a
+#: deliberate change of model, data or schedule: print `losses(run)` and paste.
+GOLDEN = [5.94137, 5.89552, 5.82567, 5.68965, 5.56184, 5.45779, 5.37292, 5.29356, 5.26678, 5.19152, 5.14139, 5.08844]
+
+
+def synthetic_repo(root: Path) -> Path:
+    return write_repo(root, {f"src/m{i:02d}.py": code_file(f"n{i:02d}", lines=8 + i % 5) for i in range(16)})
+
+
+def tiny(tmp_path: Path, repo: Path, **overrides):
+    return load_config("tiny", overrides={"sources": [str(repo)], "out_dir": str(tmp_path / "run"), **overrides})
+
+
+def losses(run: Path) -> list[float]:
+    return [r["loss"] for r in read_metrics(run / "metrics.jsonl", "train")]
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    return synthetic_repo(tmp_path_factory.mktemp("src") / "repo")  # the name is part of every file's key
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, repo) -> Path:
+    """One uninterrupted tiny run, shared by the tests that read its outputs."""
+    tmp = tmp_path_factory.mktemp("full")
+    pretrain(tiny(tmp, repo), log=lambda _: None)
+    return tmp / "run"
+
+
+def test_tiny_run_reproduces_the_golden_losses(finished_run):
+    torch.testing.assert_close(torch.tensor(losses(finished_run)), torch.tensor(GOLDEN), rtol=2e-4, atol=2e-4)
+
+
+def test_first_loss_is_that_of_a_uniform_guess(finished_run):
+    vocab = json.loads((finished_run / "model" / "config.json").read_text())["vocab_size"]
+    assert abs(losses(finished_run)[0] - math.log(vocab)) < 0.2
+
+
+def test_run_writes_metrics_plot_model_and_keeps_last_checkpoints(finished_run):
+    record = read_metrics(finished_run / "metrics.jsonl", "train")[-1]
+    assert record["tokens_per_s"] > 0 and record["step"] == 12
+    assert read_metrics(finished_run / "metrics.jsonl", "val")
+    assert (finished_run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [p.name for p in checkpoint.checkpoints(finished_run / "checkpoints")] == ["ckpt-00000008.pt", "ckpt-00000012.pt"]
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    assert AutoModelForCausalLM.from_pretrained(finished_run / "model").config.num_hidden_layers == 2
+    assert AutoTokenizer.from_pretrained(finished_run / "model").convert_tokens_to_ids("<fim_middle>") is not None
+
+
+def test_checkpoint_holds_the_full_state(finished_run):
+    state = checkpoint.load(checkpoint.latest(finished_run / "checkpoints"))
+    assert state["step"] == 12 and state["rows_seen"] == 12 * 4
+    assert {"model", "optimizer", "scheduler", "rng", "config"} <= set(state)
+    assert state["config"]["n_layers"] == 2
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_losses(tmp_path, repo):
+    """SIGTERM part-way: the run saves and stops; --resume finishes it with the uninterrupted losses."""
+    steps = 60  # long enough that the signal always lands mid-run
+    pretrain(tiny(tmp_path / "whole", repo, max_steps=steps), log=lambda _: None)
+    command = [sys.executable, "-m", "assistant", "train", str(repo), "--preset", "tiny", "--out", str(tmp_path / "run"),
+               "--max-steps", str(steps), "--set", "ckpt_every=1000"]
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and len(read_metrics(metrics, "train")) >= 3):
+        assert process.poll() is None and time.monotonic() < deadline, process.stdout.read().decode()
+        time.sleep(0.005)
+    process.send_signal(signal.SIGTERM)
+    output = process.communicate(timeout=120)[0].decode()
+    assert process.returncode == 130, output
+    stopped = checkpoint.latest(tmp_path / "run" / "checkpoints")
+    assert stopped is not None and checkpoint.load(stopped)["step"] < steps
+    resumed = subprocess.run(command + ["--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    torch.testing.assert_close(torch.tensor(losses(tmp_path / "run")), torch.tensor(losses(tmp_path / "whole" / "run")))
+
+
+def test_resume_with_changed_settings_is_refused(tmp_path, repo, finished_run):
+    import shutil
+
+    shutil.copytree(finished_run, tmp_path / "run")
+    with pytest.raises(CoveError, match="lr"):
+        pretrain(tiny(tmp_path, repo, lr=1e-2), resume=True, log=lambda _: None)
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, repo):
+    with pytest.raises(CoveError, match="no checkpoint"):
+        pretrain(tiny(tmp_path, repo), resume=True, log=lambda _: None)
+
+
+def test_keep_last_deletes_older_checkpoints(tmp_path):
+    for step in (1, 2, 3):
+        checkpoint.save(tmp_path, step, {"x": torch.tensor([step])}, keep_last=2)
+    assert [p.name for p in checkpoint.checkpoints(tmp_path)] == ["ckpt-00000002.pt", "ckpt-00000003.pt"]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_rng_state_round_trips():
+    state = checkpoint.rng_state()
+    first = torch.rand(3)
+    checkpoint.set_rng_state(state)
+    torch.testing.assert_close(torch.rand(3), first)
+
+
+def test_schedule_warms_up_then_decays_to_min_lr():
+    cfg = load_config("tiny", overrides={"max_steps": 100, "warmup_steps": 10, "lr": 1.0, "min_lr": 0.1})
+    factors = [lr_factor(s, cfg) for s in range(100)]
+    assert factors[:10] == sorted(factors[:10]) and factors[9] < 1.0
+    assert factors[10] == pytest.approx(1.0) and factors[10:] == sorted(factors[10:], reverse=True)
+    assert lr_factor(100, cfg) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("name, millions", [("tiny", None), ("cpu", 10), ("gpu-50m", 50), ("gpu-150m", 150)])
+def test_every_preset_loads_and_has_its_size(name, millions):
+    from training.model import llama_config
+    from transformers import LlamaForCausalLM
+
+    cfg = load_config(name)
+    with torch.device("meta"):
+        model = LlamaForCausalLM(llama_config(cfg, cfg.vocab_size))
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    if millions is not None:
+        assert 0.8 * millions <= params <= 1.25 * millions
+
+
+def test_presets_are_the_shipped_ones():
+    assert preset_names() == ["cpu", "gpu-150m", "gpu-50m", "tiny"]
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"global_batch": 5}, "multiple of micro_batch"),
+    ({"mixture": {"causal": 0.5, "prefix_lm": 0.5}}, "mixture"),
+    ({"dim": 30}, "divide by n_heads"),
+    ({"bogus": 1}, "unknown setting"),
+])
+def test_bad_settings_name_the_problem(override, message):
+    with pytest.raises(CoveError, match=message):
+        load_config("tiny", overrides=override)
+
+
+def test_train_help_needs_no_torch():
+    code = ("import sys, contextlib, io\nfrom assistant.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+            "    try: main(['train', '--help'])\n    except SystemExit: pass\n"
+            "assert 'REPO' in out.getvalue() and '--resume' in out.getvalue()\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'peft')))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr

@@ -1,0 +1,314 @@
+"""The optimisation loop shared by `train` and `finetune`, nanoGPT-shaped.
+
+AdamW with weight decay on matrices only, linear warmup then cosine decay, gradient
+accumulation over micro-batches (DDP gradients synchronised on the last one), gradient
+clipping, bf16 autocast on GPU. A step is a pure function of (weights, optimizer state,
+step number): the batch comes from `Batches` by step, so resuming from a checkpoint or
+splitting the global batch over processes reproduces the same losses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from assistant.errors import CoveError
+from training import checkpoint
+from training.config import TrainConfig
+from training.data import Batches, TokenRows
+from training.metrics import MetricsLog, flops_per_token, peak_flops
+
+#: Settings that may change between a run and its resumption without changing its course.
+RESUMABLE_CHANGES = frozenset({"progress", "tensorboard", "log_every", "eval_every", "ckpt_every", "keep_last",
+                               "device", "threads", "compile", "sources", "out_dir", "tokenizer"})
+
+
+@dataclass
+class Distributed:
+    """This process's place in a torchrun job (rank 0 of 1 when run directly)."""
+
+    rank: int
+    world: int
+    device: "torch.device"
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def mean(self, value: float) -> float:
+        if self.world == 1:
+            return value
+        import torch
+        import torch.distributed as dist
+
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return float(tensor.item()) / self.world
+
+    def any(self, flag: bool) -> bool:
+        return self.mean(float(flag)) > 0
+
+
+def setup_distributed(device: str) -> Distributed:
+    """Join the torchrun process group when RANK is set (gloo on CPU, nccl on GPU)."""
+    import torch
+
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if int(os.environ.get("RANK", -1)) == -1:
+        return Distributed(0, 1, torch.device("cuda" if use_cuda else "cpu"))
+    import torch.distributed as dist
+
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size(), torch.device(f"cuda:{local_rank}" if use_cuda else "cpu"))
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Learning rate of optimizer step `step` (0-based) relative to cfg.lr: warmup, then cosine to min_lr."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / (cfg.warmup_steps + 1)
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
+    floor = cfg.min_lr / cfg.lr
+    return floor + 0.5 * (1 + math.cos(math.pi * progress)) * (1 - floor)
+
+
+class StopSignal:
+    """SIGINT/SIGTERM ask the loop to stop after the current step (and save); a second one aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> "StopSignal":
+        if threading_main():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def autocast(device: "torch.device"):
+    import torch
+
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def batch_loss(model, rows: np.ndarray, device) -> "torch.Tensor":
+    """Mean next-token cross-entropy of rows [B, T+1]: every position is a real token."""
+    import torch
+    import torch.nn.functional as F
+
+    tokens = torch.from_numpy(rows).to(device, non_blocking=True)
+    with autocast(device):
+        logits = model(input_ids=tokens[:, :-1]).logits
+    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), tokens[:, 1:].reshape(-1))
+
+
+def mean_loss(model, rows: TokenRows, limit: int, micro_batch: int, device) -> float | None:
+    """Mean loss over the first `limit` rows (all when 0) of a split; None when it has none."""
+    import torch
+
+    count = len(rows) if limit <= 0 else min(limit, len(rows))
+    if count == 0:
+        return None
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, count, micro_batch):
+            batch = np.stack([rows[i] for i in range(start, min(count, start + micro_batch))])
+            total += float(batch_loss(model, batch, device)) * len(batch)
+    model.train(was_training)
+    return total / count
+
+
+def trainable_state(model) -> dict:
+    """The parameters being trained (all of them, or only LoRA's): what a checkpoint must hold."""
+    return {name: p.detach().cpu() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def make_optimizer(model, cfg: TrainConfig, device):
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")
+
+
+@dataclass
+class FitResult:
+    step: int
+    interrupted: bool
+    last_loss: float | None
+    val_loss: float | None
+
+
+def _check_resumable(saved: dict, cfg: TrainConfig) -> None:
+    current = cfg.to_dict()
+    changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
+    if changed:
+        name = changed[0]
+        raise CoveError(f"cannot resume: {name} was {saved.get(name)!r} in the checkpoint but is now {current[name]!r}; "
+                        "resume with the same settings or start a new run folder")
+
+
+def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Distributed, *,
+        resume: bool = False, log: Callable[[str], None] = print) -> FitResult:
+    """Train `model` (already on dist.device) for cfg.max_steps optimizer steps, checkpointing as it goes."""
+    import torch
+
+    run = cfg.out
+    ckpt_dir = run / "checkpoints"
+    per_process = cfg.micro_batch * dist.world
+    if batches.global_batch % per_process:
+        raise CoveError(f"global_batch {batches.global_batch} must divide by micro_batch x processes = {per_process}")
+    accum = batches.global_batch // per_process
+    raw = model
+    optimizer = make_optimizer(raw, cfg, dist.device)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    start = 0
+    if resume:
+        found = checkpoint.latest(ckpt_dir)
+        if found is None:
+            raise CoveError(f"--resume: no checkpoint in {ckpt_dir}: run without --resume to start")
+        state = checkpoint.load(found)
+        _check_resumable(state["config"], cfg)
+        unexpected = raw.load_state_dict(state["model"], strict=False).unexpected_keys
+        if unexpected:
+            raise CoveError(f"checkpoint {found} does not fit this model ({unexpected[0]}...): start a new run folder")
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        checkpoint.set_rng_state(state["rng"])
+        start = state["step"]
+        log(f"resuming from {found.name} at step {start}")
+    if cfg.compile:
+        model = torch.compile(model)
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+
+    config = raw.config
+    head_dim = config.hidden_size // config.num_attention_heads
+    tokens_per_step = batches.global_batch * cfg.seq_len
+    from training.model import compute_params
+
+    flops = flops_per_token(compute_params(raw), config.num_hidden_layers, config.num_attention_heads, head_dim, cfg.seq_len)
+    peak = peak_flops(torch.cuda.get_device_name(dist.device)) if dist.device.type == "cuda" else None
+    metrics = MetricsLog(run / "metrics.jsonl", cfg.tensorboard) if dist.main else None
+
+    def save(step: int) -> None:
+        if dist.main:
+            checkpoint.save(ckpt_dir, step, {
+                "model": trainable_state(raw), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "rng": checkpoint.rng_state(), "rows_seen": step * batches.global_batch, "config": cfg.to_dict(),
+            }, cfg.keep_last)
+        dist.barrier()
+
+    bar = _progress(cfg, dist, start)
+    loss_value = val = None
+    step = start
+    model.train()
+    with StopSignal() as stop:
+        while step < cfg.max_steps:
+            began = time.perf_counter()
+            total = 0.0
+            for micro in range(accum):
+                rows = batches.micro_batch(step, micro, cfg.micro_batch, dist.rank, dist.world)
+                sync = micro == accum - 1 or dist.world == 1
+                with contextlib.nullcontext() if sync else model.no_sync():
+                    loss = batch_loss(model, rows, dist.device)
+                    (loss / accum).backward()
+                total += float(loss.detach())
+            grad_norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip) if cfg.grad_clip > 0 else None
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            loss_value = dist.mean(total / accum)
+            elapsed = time.perf_counter() - began
+            rate = tokens_per_step / elapsed
+            if metrics and (step % cfg.log_every == 0 or step == cfg.max_steps):
+                extra = {"mfu": rate * flops / peak} if peak else {}
+                metrics.write("train", step, loss=loss_value, lr=scheduler.get_last_lr()[0], tokens_per_s=rate,
+                              grad_norm=float(grad_norm) if grad_norm is not None else 0.0, **extra)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{rate:,.0f}")
+            if step % cfg.eval_every == 0 or step == cfg.max_steps:
+                val = mean_loss(raw, val_rows, cfg.eval_rows, cfg.micro_batch, dist.device) if dist.main else None
+                if metrics and val is not None:
+                    metrics.write("val", step, loss=val)
+            stopping = dist.any(stop.requested)
+            if step % cfg.ckpt_every == 0 or step == cfg.max_steps or stopping:
+                save(step)
+            if stopping:
+                break
+    if bar is not None:
+        bar.close()
+    if metrics:
+        metrics.close()
+    return FitResult(step, step < cfg.max_steps, loss_value, val)
+
+
+def _progress(cfg: TrainConfig, dist: Distributed, start: int):
+    if not (cfg.progress and dist.main):
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=cfg.max_steps, initial=start, unit="step", dynamic_ncols=True)
+
+
+def save_model_folder(model, tokenizer_dir: Path, out: Path) -> Path:
+    """A transformers checkpoint folder (weights, config, tokenizer) that `cove convert` takes; swapped in whole."""
+    import shutil
+
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        if (tokenizer_dir / name).is_file():
+            shutil.copy2(tokenizer_dir / name, tmp / name)
+    old = out.with_name(f".{out.name}.old")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
+    return out
+
