@@ -23,7 +23,7 @@ class CoveApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "Cove"
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="quit (everything is already saved)")]
 
     def __init__(
         self,

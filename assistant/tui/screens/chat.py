@@ -70,14 +70,14 @@ PALETTE = (
 
 class ChatScreen(Screen[None]):
     BINDINGS = [
-        Binding("escape", "cancel", "Stop reply"),
-        Binding("ctrl+r", "regenerate", "Regenerate"),
-        Binding("ctrl+l", "edit_last", "Edit last"),
-        Binding("ctrl+n", "new_conversation", "New"),
-        Binding("ctrl+o", "focus_sidebar", "Conversations"),
-        Binding("ctrl+f", "search", "Search"),
-        Binding("ctrl+s", "export", "Export"),
-        Binding("f1", "help", "Help"),
+        Binding("escape", "cancel", "Stop", tooltip="stop the reply (its text so far is kept), or stop editing"),
+        Binding("ctrl+r", "regenerate", "Regenerate", tooltip="replace the last reply with a new one"),
+        Binding("ctrl+l", "edit_last", "Edit last", tooltip="edit your last message; Enter resends it"),
+        Binding("ctrl+n", "new_conversation", "New", tooltip="start a new conversation"),
+        Binding("ctrl+o", "focus_sidebar", "Chats", tooltip="go to the saved conversations (Enter opens one)"),
+        Binding("ctrl+f", "search", "Search", tooltip="search all conversations"),
+        Binding("ctrl+s", "export", "Export", tooltip="export this conversation to Markdown or JSON"),
+        Binding("f1", "help", "Help", tooltip="this list of keys and commands"),
     ]
 
     @dataclass
@@ -342,7 +342,7 @@ class ChatScreen(Screen[None]):
     def key_help(self) -> list[tuple[str, str]]:
         """Every key of the chat, for the help screen."""
         bindings = [*PromptInput.BINDINGS, *self.BINDINGS, *ConversationList.BINDINGS, *self.app.BINDINGS]
-        return [("enter", "send the message"), *((b.key, b.description) for b in bindings),
+        return [("enter", "send the message"), *((b.key, b.tooltip or b.description) for b in bindings),
                 ("ctrl+p", "command palette"), ("tab / shift+tab", "move between sidebar, log and input")]
 
     async def _guarded(self, step: Callable[[], object]) -> None:

@@ -22,12 +22,12 @@ class HelpScreen(ModalScreen[None]):
         self._keys = keys
 
     def compose(self) -> ComposeResult:
-        rows = "\n".join(f"| `{key}` | {description} |" for key, description in self._keys)
-        commands = "\n".join(f"| `{c.usage}` | {c.help} |" for c in SLASH_COMMANDS)
+        keys = "\n".join(f"- `{key.replace(',', ' / ')}`: {description}" for key, description in self._keys)
+        commands = "\n".join(f"- `{c.usage}`: {c.help}" for c in SLASH_COMMANDS)
         text = (
             "# Cove: keys and commands\n\n"
-            f"| Key | Action |\n|---|---|\n{rows}\n\n"
-            f"| Command | What it does |\n|---|---|\n{commands}\n\n"
+            f"## Keys\n\n{keys}\n\n"
+            f"## Commands\n\n{commands}\n\n"
             "In completion mode (models without a chat template) a message is code: "
             f"the reply continues it, or fills the gap where you write `{CURSOR}`."
         )

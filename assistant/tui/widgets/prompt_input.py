@@ -19,7 +19,7 @@ class PromptInput(TextArea):
     """
 
     BINDINGS = [
-        Binding("shift+enter,ctrl+j", "newline", "New line", show=False),
+        Binding("shift+enter,ctrl+j", "newline", "New line", show=False, tooltip="add a new line to the message"),
     ]
 
     @dataclass

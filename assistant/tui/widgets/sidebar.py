@@ -15,7 +15,9 @@ from assistant.store import Conversation
 class ConversationList(OptionList):
     """Lists conversations; posts `Chosen` and `DeleteRequested`, the screen acts on them."""
 
-    BINDINGS = [Binding("delete,d", "delete", "Delete conversation")]
+    BINDINGS = [
+        Binding("delete,d", "delete", "Delete", tooltip="delete the highlighted conversation (asks first)")
+    ]
 
     @dataclass
     class Chosen(Message):
