@@ -95,10 +95,12 @@ class Engine:
         check_gguf(path)
         from llama_cpp import Llama
 
+        trained = _trained_context(gguf_header(path))
         try:
             llama = Llama(
                 model_path=str(path),
-                n_ctx=config.n_ctx,
+                # Past the trained context a model only degrades (and llama.cpp warns on stderr).
+                n_ctx=min(config.n_ctx, trained) if trained else config.n_ctx,
                 n_batch=config.n_batch,
                 n_threads=config.n_threads or _cpu_count(),
                 n_gpu_layers=config.n_gpu_layers,
@@ -111,7 +113,16 @@ class Engine:
                 f"llama.cpp could not load {path} (architecture {architecture!r}): "
                 f"unsupported architecture or damaged file ({error}); try `cove doctor --model {path}`"
             ) from None
-        return cls(llama, config, path)
+        engine = cls(llama, config, path)
+        engine._warm_up()
+        return engine
+
+    def _warm_up(self) -> None:
+        """One throw-away decode, as llama.cpp's own tools do: the first evaluation sets up
+        the compute graph, which would otherwise land on the user's first completion."""
+        token = self.eos_token_id if self.eos_token_id is not None else 0
+        self._llama.eval([token])
+        self._llama.reset()
 
     def close(self) -> None:
         with self.lock:
@@ -241,20 +252,20 @@ class Engine:
     ) -> Generation:
         """Continue `prompt`: a string (control tokens in it are parsed, as in a chat
         template's output) or pieces (only `special` pieces may be control tokens)."""
-        ids = self.tokenize(prompt, special=True) if isinstance(prompt, str) else self._encode(prompt)
-        if self._llama.metadata.get("tokenizer.ggml.add_bos_token") == "true" and self.bos_token_id is not None:
-            ids = [self.bos_token_id, *ids]
+        ids = self._with_bos(self.tokenize(prompt, special=True)) if isinstance(prompt, str) else self._encode(prompt)
         room = self.n_ctx - stop.max_tokens
         if room < 1:
             raise ModelError(f"max_tokens {stop.max_tokens} leaves no room in the {self.n_ctx}-token context")
         return self._generation(ids[-room:], stop, should_cancel, set(), temperature)
 
     def _encode(self, pieces: Sequence[Piece]) -> list[int]:
-        ids: list[int] = []
-        if self._llama.metadata.get("tokenizer.ggml.add_bos_token") == "true" and self.bos_token_id is not None:
-            ids.append(self.bos_token_id)
-        for piece in pieces:
-            ids += self.tokenize(piece.text, special=piece.special)
+        """Token ids of a laid-out prompt: control tokens only where a piece is `special`."""
+        return self._with_bos([i for piece in pieces for i in self.tokenize(piece.text, special=piece.special)])
+
+    def _with_bos(self, ids: list[int]) -> list[int]:
+        """`ids` behind the BOS token when the model's tokenizer asks for one (LLaMA-2, CodeLlama)."""
+        if self._lib.llama_vocab_get_add_bos(self._vocab) and self.bos_token_id is not None:
+            return [self.bos_token_id, *ids]
         return ids
 
     def _fit(self, prefix: str, suffix: str, extra: Sequence[ContextChunk], max_tokens: int) -> tuple[str, str]:
@@ -373,15 +384,26 @@ def check_gguf(path: Path) -> None:
         )
 
 
-def gguf_architecture(path: Path) -> str:
-    """`general.architecture` of a GGUF file, read without loading tensors."""
+def gguf_header(path: Path) -> dict[str, object]:
+    """The scalar metadata of a GGUF file (arrays such as the vocabulary left out), read
+    without loading tensors; {} when the header is unreadable (the loader then says why)."""
     try:
-        from gguf import GGUFReader
+        from gguf import GGUFReader, GGUFValueType
 
-        field = GGUFReader(path).get_field("general.architecture")
-        return field.contents() if field is not None else "missing"
-    except Exception:  # a damaged header: the caller reports the file as unloadable
-        return "unreadable"
+        fields = GGUFReader(path).fields.values()
+        return {f.name: f.contents() for f in fields if f.types and f.types[0] is not GGUFValueType.ARRAY}
+    except Exception:  # a damaged header: reported by the caller as an unloadable file
+        return {}
+
+
+def gguf_architecture(path: Path) -> str:
+    """`general.architecture` of a GGUF file, for error messages."""
+    return str(gguf_header(path).get("general.architecture", "unknown"))
+
+
+def _trained_context(header: dict[str, object]) -> int | None:
+    value = header.get(f"{header.get('general.architecture')}.context_length")
+    return value if isinstance(value, int) else None
 
 
 def _token_or_none(token: int) -> int | None:

@@ -1,0 +1,80 @@
+"""The `cove` command: help for every subcommand, one-line errors with exit code 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from assistant.cli import COMMANDS
+
+COVE = [sys.executable, "-m", "assistant"]
+
+
+def cove(*args, stdin=None, env=None):
+    return subprocess.run([*COVE, *args], capture_output=True, text=True, input=stdin, env=env, timeout=120)
+
+
+def test_top_level_help_lists_every_subcommand():
+    result = cove("--help")
+    assert result.returncode == 0
+    for name in COMMANDS:
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_subcommand_explains_itself(name):
+    result = cove(name, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "usage: cove " + name in result.stdout
+
+
+def _bad_models(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a model\n")
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(b"GGUF\x03\x00\x00\x00" + b"\x00" * 10)
+    return {"missing": tmp_path / "nope.gguf", "directory": tmp_path, "not gguf": text, "truncated": truncated}
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "not gguf", "truncated"])
+def test_bad_model_paths_give_one_line_and_exit_code_2(tmp_path, kind):
+    model = _bad_models(tmp_path)[kind]
+    result = cove("complete", "-", "--model", str(model), stdin="x = <|cursor|>\n")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cove: error:"), result.stderr
+    assert str(model) in lines[0]
+
+
+def test_complete_prints_the_infill_with_timings(tiny_gguf, tmp_path):
+    source = tmp_path / "add.py"
+    source.write_text("def add(a, b):\n    return \n")
+    result = cove("complete", str(source), "--line", "2", "--col", "12", "--json", "--max-tokens", "8", "--model", str(tiny_gguf))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["format"] == "psm:starcoder"
+    assert report["prompt_tokens"] > 0 and 0 < report["generated_tokens"] + (report["stop_reason"] == "eog") <= 8
+    assert report["total_ms"] >= report["prompt_ms"]
+
+
+def test_complete_refuses_a_position_outside_the_file(tiny_gguf, tmp_path):
+    source = tmp_path / "a.py"
+    source.write_text("x = 1\n")
+    result = cove("complete", str(source), "--line", "9", "--col", "1", "--model", str(tiny_gguf))
+    assert result.returncode == 2 and "outside" in result.stderr
+
+
+def test_doctor_reports_model_choice_format_and_self_test(tiny_gguf):
+    result = cove("doctor", "--model", str(tiny_gguf))
+    assert result.returncode == 0, result.stderr
+    for expected in ("chosen by", "command line", "infill format", "psm:starcoder", "next keystroke", "from cache"):
+        assert expected in result.stdout
+
+
+def test_bench_prints_the_three_latency_figures(tiny_gguf):
+    result = cove("bench", "--model", str(tiny_gguf), "--prompt-tokens", "64", "--repeat", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["cold_prompt_ms"] > 0 and figures["keystroke_ms"] > 0
+    assert figures["keystroke_cached_share"] > 0.5
