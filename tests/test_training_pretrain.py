@@ -106,6 +106,18 @@ def test_killed_run_resumes_to_the_same_losses(tmp_path, repo):
     torch.testing.assert_close(torch.tensor(losses(tmp_path / "run")), torch.tensor(losses(tmp_path / "whole" / "run")))
 
 
+@pytest.mark.slow
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path, repo, finished_run):
+    """torchrun, 2 CPU processes (gloo), micro-batch 2 each vs 1 process accumulating 2 micro-batches."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "assistant", "train", str(repo), "--preset", "tiny", "--out", str(tmp_path / "run")]
+    result = subprocess.run(command, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "cpu x 2" in result.stdout
+    torch.testing.assert_close(torch.tensor(losses(tmp_path / "run")), torch.tensor(losses(finished_run)))
+
+
 def test_resume_with_changed_settings_is_refused(tmp_path, repo, finished_run):
     import shutil
 

@@ -62,6 +62,12 @@ class Distributed:
     def any(self, flag: bool) -> bool:
         return self.mean(float(flag)) > 0
 
+    def close(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
 
 def setup_distributed(device: str) -> Distributed:
     """Join the torchrun process group when RANK is set (gloo on CPU, nccl on GPU)."""

@@ -58,4 +58,5 @@ def pretrain(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] 
             say(f"model saved to {run / 'model'} (convert it with `cove convert {run / 'model'}`)")
         plot_losses(run / "metrics.jsonl", run / "loss.png")
     dist.barrier()
+    dist.close()
     return result
