@@ -140,6 +140,21 @@ async def test_input_stays_usable_while_a_reply_streams(db):
         assert [content for role, content in stored(db) if role == "user"] == ["first", "next"]
 
 
+async def test_enter_empties_the_box_before_the_message_is_handled(db):
+    """Keys typed while a message is being handled must start the next one, not be
+    appended to the sent text or wiped with it."""
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        seen = []
+
+        async def send(text: str) -> None:
+            seen.append((text, app.screen.query_one(PromptInput).text))
+
+        app.screen.send = send
+        await type_and_send(pilot, "hello")
+        assert seen == [("hello", "")]
+
+
 async def test_shift_enter_and_ctrl_j_add_newlines_without_sending(db):
     app = make_app(db)
     async with app.run_test(size=SIZE) as pilot:

@@ -166,9 +166,8 @@ class ChatScreen(Screen[None]):
             else:
                 await self.send(text)
         except CoveError as error:
+            event.input.restore(text)
             self.notify(str(error), severity="error")
-            return
-        event.input.clear()
 
     async def send(self, text: str) -> None:
         """Commit the message, show it, and start the reply."""

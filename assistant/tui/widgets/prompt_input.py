@@ -24,7 +24,7 @@ class PromptInput(TextArea):
 
     @dataclass
     class Submitted(Message):
-        """The user pressed Enter on a non-blank message."""
+        """The user pressed Enter on a non-blank message (the box is already cleared)."""
 
         input: "PromptInput"
         text: str
@@ -35,7 +35,17 @@ class PromptInput(TextArea):
         event.stop()
         event.prevent_default()
         if self.text.strip():
-            self.post_message(self.Submitted(self, self.text))
+            # Cleared now, not when the screen has acted: keys typed meanwhile must land
+            # in an empty box, not be appended to (or wiped with) the sent text.
+            text = self.text
+            self.clear()
+            self.post_message(self.Submitted(self, text))
+
+    def restore(self, text: str) -> None:
+        """Put back a message that could not be sent, unless the user already typed anew."""
+        if not self.text:
+            self.load_text(text)
+            self.move_cursor(self.document.end)
 
     def action_newline(self) -> None:
         self.insert("\n")
