@@ -39,6 +39,8 @@ class TrainConfig:
     min_alnum_share: float = 0.25
     #: MinHash Jaccard similarity above which a file counts as a near-duplicate.
     near_dup_threshold: float = 0.85
+    #: Most files kept from all sources, a deterministic sample by path hash (0: all).
+    max_files: int = 0
     #: Share of files (chosen by path hash) held out for validation and infill evaluation.
     val_fraction: float = 0.05
     #: tokenizer folder to use; empty trains a byte-level BPE on the training split.
@@ -112,6 +114,8 @@ class TrainConfig:
                      "log_every", "eval_every", "ckpt_every", "keep_last"):
             if getattr(self, name) < 1:
                 raise CoveError(f"{name} = {getattr(self, name)} must be at least 1")
+        if self.max_files < 0:
+            raise CoveError(f"max_files = {self.max_files} must be 0 (all files) or more")
         if not 0 <= self.val_fraction < 1:
             raise CoveError(f"val_fraction = {self.val_fraction} must be in [0, 1), e.g. 0.05")
         if self.dim % self.n_heads or self.n_heads % self.n_kv_heads:

@@ -39,7 +39,7 @@ SHARD_TOKENS = 1 << 27
 #: TrainConfig fields the shards depend on (the rest only affect training).
 DATA_FIELDS = (
     "languages", "exclude_languages", "max_file_bytes", "max_line_length", "max_mean_line_length",
-    "min_alnum_share", "near_dup_threshold", "val_fraction", "tokenizer", "vocab_size", "mixture",
+    "min_alnum_share", "max_files", "near_dup_threshold", "val_fraction", "tokenizer", "vocab_size", "mixture",
     "max_spans", "seed",
 )
 MANIFEST = "manifest.json"
@@ -72,6 +72,10 @@ def collect(sources: Iterable[str], cfg: TrainConfig, clone_dir: Path, dropped: 
     files: list[SourceFile] = []
     for source in sources:
         files.extend(walk_repository(resolve_source(source, clone_dir), filters_of(cfg), dropped))
+    if cfg.max_files and len(files) > cfg.max_files:
+        chosen = set(sorted(range(len(files)), key=lambda i: _bucket(files[i].key))[:cfg.max_files])
+        dropped["over_max_files"] += len(files) - len(chosen)
+        files = [f for i, f in enumerate(files) if i in chosen]
     return files
 
 

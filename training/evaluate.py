@@ -1,0 +1,219 @@
+"""What a model has learned: held-out loss, bits per byte and infill exact match.
+
+Loss and bits per byte are measured on whole held-out files (causal, every token),
+so they compare across tokenizers: bits per byte = summed nats / ln 2 / UTF-8 bytes.
+Infill tasks mask one line (single-line) or a block of 2-4 lines (multi-line) of a
+held-out file and ask the model for it through the same `FimFormat.layout` the editor
+uses; exact match compares the answer with the masked text, whitespace-trimmed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from assistant.errors import CoveError
+from assistant.fim import END_OF_TEXT, CodeGen2, FimFormat, Order
+from training.objectives import fim_tokens_for
+from training.tokenizer import encode_pieces, load_tokenizer
+
+
+@dataclass
+class LoadedModel:
+    """A transformers causal LM with the `tokenizers.Tokenizer` that goes with it."""
+
+    model: object
+    tokenizer: object
+    device: object
+
+    @property
+    def context(self) -> int:
+        return int(self.model.config.max_position_embeddings)
+
+
+def load_model(source: Path, adapter: Path | None = None, device: str = "auto") -> LoadedModel:
+    """A checkpoint folder or GGUF file (dequantized by transformers), plus an optional LoRA adapter."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if source.suffix == ".gguf" and source.is_file():
+        model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype=torch.float32)
+    elif (source / "config.json").is_file():
+        model = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32)
+    else:
+        raise CoveError(f"{source} is neither a transformers checkpoint folder nor a .gguf file: pass one of those")
+    if adapter is not None:
+        from peft import PeftModel
+
+        if not (adapter / "adapter_config.json").is_file():
+            raise CoveError(f"{adapter} holds no LoRA adapter (adapter_config.json): pass the adapter folder of a finetune run")
+        model = PeftModel.from_pretrained(model, str(adapter))
+    target = torch.device("cuda" if device == "cuda" or (device == "auto" and torch.cuda.is_available()) else "cpu")
+    model.to(target).eval()
+    return LoadedModel(model, load_tokenizer(source), target)
+
+
+def infill_format(vocab) -> FimFormat | None:
+    """How to ask this vocabulary for a middle: PSM with its FIM family, else CodeGen2, else not at all."""
+    tokens = fim_tokens_for(vocab)
+    if tokens is not None:
+        return FimFormat(Order.PSM, tokens)
+    if all(t in vocab for t in (CodeGen2.mask(1), CodeGen2.SEP, CodeGen2.EOM, END_OF_TEXT)):
+        return FimFormat(Order.CODEGEN2)
+    return None
+
+
+def text_loss(lm: LoadedModel, texts: Sequence[str], seq_len: int, max_tokens: int = 200_000) -> tuple[float, float]:
+    """(mean nats per token, bits per byte) over whole texts, each ended by end-of-text."""
+    import torch
+    import torch.nn.functional as F
+
+    eot = lm.tokenizer.token_to_id(END_OF_TEXT)
+    stream: list[int] = []
+    size = 0
+    for text in texts:
+        if len(stream) >= max_tokens:
+            break
+        stream += lm.tokenizer.encode(text, add_special_tokens=False).ids + ([eot] if eot is not None else [])
+        size += len(text.encode())
+    if len(stream) < 2:
+        raise CoveError("no text to measure the loss on: give files with some code in them")
+    window = min(seq_len, lm.context)
+    nats = 0.0
+    predicted = 0
+    with torch.no_grad():
+        for start in range(0, len(stream) - 1, window):
+            chunk = torch.tensor([stream[start:start + window + 1]], device=lm.device)
+            logits = lm.model(input_ids=chunk[:, :-1]).logits.float()
+            nats += float(F.cross_entropy(logits[0], chunk[0, 1:], reduction="sum"))
+            predicted += chunk.size(1) - 1
+    return nats / predicted, nats / math.log(2) / size
+
+
+@dataclass(frozen=True)
+class InfillTask:
+    path: str
+    prefix: str
+    expected: str
+    suffix: str
+
+
+def infill_tasks(files: Sequence[tuple[str, str]], count: int, multiline: bool, seed: int = 0) -> list[InfillTask]:
+    """`count` tasks cycling over files: a masked non-blank line, or a block of 2-4 lines starting at one."""
+    rng = random.Random(seed)
+    tasks: list[InfillTask] = []
+    candidates = [(path, text.splitlines(keepends=True)) for path, text in files]
+    candidates = [(path, lines) for path, lines in candidates if any(line.strip() for line in lines)]
+    while candidates and len(tasks) < count:
+        for path, lines in candidates:
+            starts = [i for i, line in enumerate(lines) if line.strip()]
+            first = rng.choice(starts)
+            last = min(len(lines), first + (rng.randint(2, 4) if multiline else 1))
+            block = "".join(lines[first:last])
+            middle = block.removesuffix("\n")  # the newline ending the block stays in the suffix
+            suffix = block[len(middle):] + "".join(lines[last:])
+            tasks.append(InfillTask(path, "".join(lines[:first]), middle, suffix))
+            if len(tasks) == count:
+                break
+    return tasks
+
+
+def generate(lm: LoadedModel, prompt: list[int], max_new_tokens: int, stop_ids: Sequence[int],
+             temperature: float = 0.0, seed: int = 0) -> list[int]:
+    """New token ids after `prompt` (transformers generate with a KV cache), ending before any stop id."""
+    import torch
+
+    budget = max(1, lm.context - max_new_tokens)
+    prompt = prompt[-budget:]
+    ids = torch.tensor([prompt], device=lm.device)
+    torch.manual_seed(seed)
+    sampling = {"do_sample": True, "temperature": temperature, "top_p": 0.95} if temperature > 0 else {"do_sample": False}
+    stops = list(stop_ids) or [lm.model.config.eos_token_id]
+    with torch.no_grad():
+        out = lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
+                                eos_token_id=stops, pad_token_id=stops[0], **sampling)
+    new = out[0, len(prompt):].tolist()
+    cut = next((i for i, t in enumerate(new) if t in stop_ids), len(new))
+    return new[:cut]
+
+
+def fill(lm: LoadedModel, fmt: FimFormat, prefix: str, suffix: str, path: str | None,
+         max_new_tokens: int, single_line: bool) -> str:
+    """The model's middle for one infill prompt, fitted to the context (prefix:suffix kept 3:1)."""
+    budget = max(8, lm.context - max_new_tokens)
+    chars = budget * 4
+    while True:
+        keep_prefix, keep_suffix = chars * 3 // 4, chars // 4
+        pieces = fmt.layout(prefix[max(0, len(prefix) - keep_prefix):], suffix[:keep_suffix], path=path)
+        prompt = encode_pieces(lm.tokenizer, pieces)
+        if len(prompt) <= budget or chars <= 4:
+            break
+        chars //= 2
+    stops = [i for i in (lm.tokenizer.token_to_id(t) for t in fmt.stop_texts()) if i is not None]
+    text = lm.tokenizer.decode(generate(lm, prompt, max_new_tokens, stops), skip_special_tokens=True)
+    return text.split("\n", 1)[0] if single_line else text
+
+
+def infill_exact_match(lm: LoadedModel, fmt: FimFormat, tasks: Sequence[InfillTask], single_line: bool,
+                       max_new_tokens: int = 48) -> float:
+    """Share of tasks whose fill equals the masked text (leading/trailing whitespace ignored)."""
+    if not tasks:
+        return float("nan")
+    hits = 0
+    for task in tasks:
+        answer = fill(lm, fmt, task.prefix, task.suffix, task.path, max_new_tokens, single_line)
+        hits += answer.strip() == task.expected.strip()
+    return hits / len(tasks)
+
+
+def heldout_files(data: Path | None, repos: Sequence[str]) -> list[tuple[str, str]]:
+    """(path, text) to evaluate on: a run's held-out files, or every kept file of repositories."""
+    if data is not None:
+        from training.data import read_val_files
+
+        if not (data / "manifest.json").is_file():
+            raise CoveError(f"{data} is not a training data folder (no manifest.json): pass RUN/data")
+        return [(f["path"], f["text"]) for f in read_val_files(data)]
+    if not repos:
+        return []
+    from collections import Counter
+
+    from training.config import TrainConfig
+    from training.data import collect
+    from training.dedup import deduplicate
+    from training.redact import redact
+    from training.sources import SourceFile
+
+    cfg = TrainConfig()
+    dropped: Counter = Counter()
+    files = [SourceFile(f.repo, f.path, f.language, redact(f.text)) for f in collect(repos, cfg, Path(cfg.out_dir) / "repos", dropped)]
+    return [(f.path, f.text) for f in deduplicate(files, cfg.near_dup_threshold, dropped)]
+
+
+def evaluate_model(model: Path, adapter: Path | None, data: Path | None, repos: Sequence[str], *, infill: int,
+                   humaneval: int, humaneval_infill: int, samples: int, ks: Sequence[int], seq_len: int,
+                   device: str = "auto") -> dict[str, float]:
+    """Every metric asked for, by name."""
+    from training import humaneval as he
+
+    lm = load_model(model, adapter, device)
+    files = heldout_files(data, repos)
+    results: dict[str, float] = {}
+    if files:
+        results["heldout_loss"], results["heldout_bits_per_byte"] = text_loss(lm, [text for _, text in files], seq_len)
+    fmt = infill_format(lm.tokenizer.get_vocab(with_added_tokens=True))
+    if fmt is None and (infill or humaneval_infill):
+        raise CoveError("this model's vocabulary has no FIM or CodeGen2 sentinels, so it cannot infill: "
+                        "pass --infill 0 --humaneval-infill 0")
+    if files and infill:
+        for kind, multiline in (("single", False), ("multi", True)):
+            tasks = infill_tasks(files, infill, multiline)
+            results[f"infill_exact_match_{kind}_line"] = infill_exact_match(lm, fmt, tasks, single_line=not multiline)
+    if humaneval:
+        results.update({f"humaneval_{k}": v for k, v in he.pass_at_k(lm, ks, samples, limit=humaneval).items()})
+    if humaneval_infill:
+        results["humaneval_single_line_infill"] = he.single_line_infill(lm, fmt, humaneval_infill)
+    return results
