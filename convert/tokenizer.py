@@ -1,10 +1,16 @@
 """Tokenizer folder -> GGUF vocabulary: tokens, types, merges or scores, special and FIM ids.
 
-Two kinds are read: byte-level BPE from `tokenizer.json` (GPT-2 / Qwen2 style) and
-SentencePiece from `tokenizer.model` (LLaMA style). llama.cpp re-implements
-pre-tokenization with a fixed regex per `tokenizer.ggml.pre` name, so the converter
-only accepts a pre-tokenizer it can name exactly; anything else is an error, because a
-silent fallback gives a model that tokenizes differently from how it was trained.
+Two kinds are read: byte-level BPE (GPT-2 / Qwen2 style) and SentencePiece from
+`tokenizer.model` (LLaMA style). llama.cpp re-implements pre-tokenization with a fixed
+regex per `tokenizer.ggml.pre` name, so the converter only accepts a pre-tokenizer it
+can name exactly; anything else is an error, because a silent fallback gives a model
+that tokenizes differently from how it was trained.
+
+The BPE tokenizer is read as transformers loads it, not as tokenizer.json spells it:
+transformers 5 model classes substitute their own pre-tokenizer (a `Qwen2Tokenizer`
+applies Qwen2's regex and NFC whatever tokenizer.json says), and parity is with what
+`AutoTokenizer` produces. llama.cpp does not apply NFC itself; source text is almost
+always NFC already, and the parity tests run on real files.
 """
 
 from __future__ import annotations
@@ -29,10 +35,6 @@ QWEN2_REGEX = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
     r"|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
-
-#: transformers 5 tokenizer classes that apply their own pre-tokenizer, whatever
-#: tokenizer.json says (REFERENCE.md trap), and the llama.cpp name of that pre-tokenizer.
-CLASS_PRE_TOKENIZERS = {"Qwen2Tokenizer": "qwen2", "Qwen2TokenizerFast": "qwen2"}
 
 
 @dataclass
@@ -75,19 +77,19 @@ def read_vocab(folder: Path, vocab_size: int) -> Vocab:
     """The vocabulary of a tokenizer folder, padded to the model's `vocab_size`."""
     config = read_json(folder / "tokenizer_config.json", "tokenizer_config.json") \
         if (folder / "tokenizer_config.json").is_file() else {}
-    tokenizer_json = folder / "tokenizer.json"
     spm = folder / "tokenizer.model"
-    if tokenizer_json.is_file() and _is_byte_level(tokenizer_json):
-        vocab = _read_bpe(tokenizer_json, config)
+    if not (folder / "tokenizer.json").is_file() and not spm.is_file():
+        raise CoveError(f"no tokenizer.json or tokenizer.model in {folder}: save the tokenizer next to the model")
+    effective = _as_transformers_loads_it(folder)
+    if _is_byte_level(effective):
+        vocab = _read_bpe(effective, config, folder)
     elif spm.is_file():
         vocab = _read_spm(spm, config)
-    elif tokenizer_json.is_file():
-        raise CoveError(
-            f"{tokenizer_json} is not a byte-level BPE tokenizer and there is no tokenizer.model: "
-            "the converter reads byte-level BPE tokenizer.json or SentencePiece tokenizer.model"
-        )
     else:
-        raise CoveError(f"no tokenizer.json or tokenizer.model in {folder}: save the tokenizer next to the model")
+        raise CoveError(
+            f"the tokenizer in {folder} is neither byte-level BPE nor SentencePiece with a tokenizer.model: "
+            "the converter reads those two kinds"
+        )
     if len(vocab.tokens) > vocab_size:
         raise CoveError(
             f"the tokenizer in {folder} has {len(vocab.tokens)} tokens but config.json says vocab_size {vocab_size}: "
@@ -103,25 +105,27 @@ def read_vocab(folder: Path, vocab_size: int) -> Vocab:
     return vocab
 
 
-def _is_byte_level(path: Path) -> bool:
-    data = _load_tokenizer_json(path)
+def _as_transformers_loads_it(folder: Path) -> dict[str, Any]:
+    """The tokenizer `AutoTokenizer` builds from `folder`, in tokenizer.json form."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except Exception as error:  # transformers raises many unrelated types for a bad folder
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CoveError(f"transformers cannot load the tokenizer in {folder} ({detail}): save it again") from None
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return json.loads(backend.to_str()) if backend is not None else {}
+
+
+def _is_byte_level(data: dict[str, Any]) -> bool:
     model = data.get("model") or {}
     return model.get("type") == "BPE" and not model.get("byte_fallback") and \
         (data.get("decoder") or {}).get("type") == "ByteLevel"
 
 
-def _load_tokenizer_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise CoveError(f"{path} is not valid JSON ({error}): save the tokenizer again") from None
-
-
-def _pre_tokenizer(data: dict[str, Any], config: dict[str, Any], source: Path) -> str:
-    """The llama.cpp name of the pre-tokenizer transformers will actually apply."""
-    tokenizer_class = config.get("tokenizer_class") or ""
-    if tokenizer_class in CLASS_PRE_TOKENIZERS:
-        return CLASS_PRE_TOKENIZERS[tokenizer_class]
+def _pre_tokenizer(data: dict[str, Any], source: Path) -> str:
+    """The llama.cpp name of the pre-tokenizer in `data`, or an error."""
     pre = data.get("pre_tokenizer") or {}
     normalizer = data.get("normalizer")
     if {k: pre.get(k) for k in _GPT2_PRE} == _GPT2_PRE and normalizer is None:
@@ -135,15 +139,14 @@ def _pre_tokenizer(data: dict[str, Any], config: dict[str, Any], source: Path) -
     ):
         return "qwen2"
     raise CoveError(
-        f"the pre-tokenizer of {source} ({json.dumps(pre)[:120]}, normalizer {json.dumps(normalizer)[:40]}) "
+        f"the pre-tokenizer transformers applies for {source} ({json.dumps(pre)[:120]}, normalizer {json.dumps(normalizer)[:40]}) "
         "is not one llama.cpp reproduces (gpt-2 or qwen2): converting it would tokenize differently; "
         "retrain the tokenizer with training.tokenizer.train_tokenizer"
     )
 
 
-def _read_bpe(path: Path, config: dict[str, Any]) -> Vocab:
-    data = _load_tokenizer_json(path)
-    pre = _pre_tokenizer(data, config, path)
+def _read_bpe(data: dict[str, Any], config: dict[str, Any], folder: Path) -> Vocab:
+    pre = _pre_tokenizer(data, folder)
     model = data["model"]
     by_id: dict[int, tuple[str, int]] = {i: (t, TokenType.NORMAL) for t, i in model["vocab"].items()}
     for added in data.get("added_tokens") or []:
@@ -152,7 +155,7 @@ def _read_bpe(path: Path, config: dict[str, Any]) -> Vocab:
     size = max(by_id) + 1
     missing = [i for i in range(size) if i not in by_id]
     if missing:
-        raise CoveError(f"{path} has no token for id(s) {missing[:5]}: the vocabulary has holes, save it again")
+        raise CoveError(f"the tokenizer in {folder} has no token for id(s) {missing[:5]}: the vocabulary has holes")
     merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges") or []]
     return Vocab(
         model="gpt2",

@@ -144,6 +144,11 @@ def build_checkpoint(folder: Path, family: str = "llama", tokenizer: str = "bpe"
     config = _config(family, len(tok), special)
     torch.manual_seed(SEED)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    with torch.no_grad():
+        # transformers starts biases at 0 and norms at 1, which would hide a mis-mapped one.
+        for name, parameter in model.named_parameters():
+            if parameter.ndim == 1:
+                parameter.normal_(0.0 if name.endswith(".bias") else 1.0, SHAPE["initializer_range"])
     model.save_pretrained(folder)
     return folder
 

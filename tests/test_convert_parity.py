@@ -1,0 +1,112 @@
+"""Converted models match their transformers source: tokens on real files, logits per type.
+
+Both families (LLaMA, Qwen2) and both tokenizer kinds (byte-level BPE, SentencePiece)
+are built tiny and random, converted by the project's converter, and compared with
+transformers through the same functions `cove verify` uses.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from convert.model import convert_checkpoint
+from convert.verify import (
+    compare_logits, compare_tokens, load_llama, logits_ids, logits_of_llama, logits_of_transformers, sample_files,
+)
+from tests import tiny_model as tiny
+
+pytestmark = pytest.mark.slow
+
+#: "A few hundred real source files": the standard library, in a stable order.
+SAMPLE_FILES = 300
+#: (model family, tokenizer kind) of every tiny checkpoint compared here.
+CASES = {
+    "llama-bpe": ("llama", "bpe"),
+    "qwen2-bpe": ("qwen2", "qwen2-bpe"),
+    "llama-spm": ("llama", "spm"),
+}
+LOGITS_TOKENS = 128
+#: The issue's acceptance thresholds for the largest logit difference.
+MAX_ABS = {"f32": 1e-4, "f16": 1e-2}
+
+
+@pytest.fixture(scope="module")
+def samples() -> dict[str, str]:
+    found = sample_files([Path(sysconfig.get_paths()["stdlib"])], SAMPLE_FILES)
+    assert len(found) == SAMPLE_FILES
+    return found
+
+
+def _checkpoint(tiny_cache: Path, case: str) -> Path:
+    if CASES[case][1] == "spm":
+        pytest.importorskip("sentencepiece", reason="SentencePiece tokenizers need the sentencepiece package")
+    family, kind = CASES[case]
+    return tiny.cached(tiny_cache, case, lambda folder: tiny.build_checkpoint(folder, family, kind))
+
+
+def _class_swapped(tiny_cache: Path, tiny_model: Path) -> Path:
+    """tiny_model's GPT-2-style tokenizer.json, but declared a Qwen2Tokenizer, which
+    transformers 5 loads with Qwen2's own pre-tokenizer (REFERENCE.md trap)."""
+
+    def build(folder: Path) -> None:
+        shutil.copytree(tiny_model, folder, dirs_exist_ok=True)
+        config = json.loads((folder / "tokenizer_config.json").read_text())
+        config["tokenizer_class"] = "Qwen2Tokenizer"
+        (folder / "tokenizer_config.json").write_text(json.dumps(config))
+
+    return tiny.cached(tiny_cache, "llama-bpe-as-qwen2-class", build)
+
+
+@pytest.fixture(scope="module")
+def converted(tiny_cache: Path, tiny_model: Path, tmp_path_factory: pytest.TempPathFactory):
+    """case -> (checkpoint folder, {type: gguf path}), converted once per module."""
+    out = tmp_path_factory.mktemp("parity")
+    cache: dict[str, tuple[Path, dict[str, Path]]] = {}
+
+    def get(case: str) -> tuple[Path, dict[str, Path]]:
+        if case not in cache:
+            folder = _class_swapped(tiny_cache, tiny_model) if case == "class-swapped" else _checkpoint(tiny_cache, case)
+            cache[case] = folder, {t: convert_checkpoint(folder, out / f"{case}-{t}.gguf", t) for t in MAX_ABS}
+        return cache[case]
+
+    return get
+
+
+@pytest.mark.parametrize("case", [*CASES, "class-swapped"])
+def test_tokenization_is_identical_on_hundreds_of_real_files(converted, case: str, samples: dict[str, str]) -> None:
+    from transformers import AutoTokenizer
+
+    folder, ggufs = converted(case)
+    llama = load_llama(ggufs["f32"], n_ctx=64)
+    report = compare_tokens(AutoTokenizer.from_pretrained(folder), llama, samples)
+    llama.close()
+    assert report.files == SAMPLE_FILES
+    assert report.mismatches == []
+
+
+def test_a_substituted_pre_tokenizer_is_what_the_gguf_names(converted) -> None:
+    import gguf
+
+    _, ggufs = converted("class-swapped")
+    assert gguf.GGUFReader(ggufs["f32"]).fields[gguf.Keys.Tokenizer.PRE].contents() == "qwen2"
+
+
+@pytest.mark.parametrize("out_type", list(MAX_ABS))
+@pytest.mark.parametrize("case", list(CASES))
+def test_logits_match_transformers(converted, case: str, out_type: str, samples: dict[str, str]) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, ggufs = converted(case)
+    ids = logits_ids(AutoTokenizer.from_pretrained(folder), samples.values(), LOGITS_TOKENS)
+    expected = logits_of_transformers(AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32), ids)
+    llama = load_llama(ggufs[out_type], n_ctx=LOGITS_TOKENS)
+    report = compare_logits(expected, logits_of_llama(llama, ids))
+    llama.close()
+    assert report.tokens == LOGITS_TOKENS
+    assert report.max_abs < MAX_ABS[out_type]
