@@ -13,7 +13,7 @@ Knows nothing of Textual; the terminal app calls `start_reply` from a worker thr
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence
 
@@ -43,8 +43,10 @@ class ChatConfig:
     max_tokens: int = 512
     #: Wall-clock limit for one reply in seconds.
     time_budget_s: float = 300.0
-    #: Sampling temperature for chat replies; 0 is greedy (completion mode is always greedy).
+    #: Sampling temperature; 0 is greedy. Infill (completion mode with a cursor) is always greedy.
     temperature: float = 0.0
+    #: Regenerate samples at least this hot: greedy decoding would repeat the same reply.
+    regenerate_temperature: float = 0.8
     #: auto (chat when the model has a chat template, else completion), chat or completion.
     mode: str = "auto"
 
@@ -53,6 +55,9 @@ class ChatConfig:
             raise CoveError(f"unknown chat mode {self.mode!r}: use auto, {', '.join(MODE_LABELS)}")
         if self.max_tokens < 1:
             raise CoveError(f"max_tokens {self.max_tokens} must be at least 1")
+
+    def for_regenerate(self) -> "ChatConfig":
+        return replace(self, temperature=max(self.temperature, self.regenerate_temperature))
 
 
 class Turn(Protocol):
@@ -168,7 +173,7 @@ def _completion_reply(engine, turns, system, attachments, config, should_cancel)
         extra = [ContextChunk(a.name, a.text) for a in attachments]
         return engine.infill(prefix, suffix, stop=stop, extra=extra, should_cancel=should_cancel)
     pieces = [Piece(f"{a.text}\n") for a in attachments] + [Piece(code)]
-    return engine.generate(pieces, stop=stop, should_cancel=should_cancel, temperature=0.0)
+    return engine.generate(pieces, stop=stop, should_cancel=should_cancel, temperature=config.temperature)
 
 
 #: Mode -> request builder.

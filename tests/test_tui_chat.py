@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Markdown
 
+from assistant.chat import ChatConfig
 from assistant.errors import ModelError
 from assistant.store import Store
 from assistant.tui.app import CoveApp
@@ -174,6 +175,17 @@ async def test_regenerate_replaces_the_last_reply(db):
         await wait_for(pilot, lambda: idle(app) and len(engine.requests) == 2)
         assert stored(db) == [("user", "hello"), ("assistant", "a different answer")]
         assert [v.query_one(Markdown).source for v in views(app)] == ["hello", "a different answer"]
+
+
+async def test_regenerate_samples_instead_of_repeating_the_greedy_reply(db):
+    engine = FakeEngine()
+    app = make_app(db, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "hello")
+        await wait_for(pilot, lambda: idle(app))
+        await pilot.press("ctrl+r")
+        await wait_for(pilot, lambda: idle(app) and len(engine.requests) == 2)
+        assert engine.temperatures == [0.0, ChatConfig().regenerate_temperature]
 
 
 async def test_edit_last_message_loads_it_and_resends_the_edit(db):

@@ -55,6 +55,8 @@ class FakeEngine:
         self.closed = False
         #: Every request: ("generate", prompt) or ("infill", prefix, suffix, extra).
         self.requests: list[tuple] = []
+        #: The sampling temperature of every generate request.
+        self.temperatures: list[float] = []
 
     def tokenize(self, text: str, special: bool = False) -> list[int]:
         return list(range(len(split_pieces(text))))
@@ -64,6 +66,7 @@ class FakeEngine:
         should_cancel: Callable[[], bool] | None = None, temperature: float = 0.0,
     ) -> Generation:
         self.requests.append(("generate", prompt))
+        self.temperatures.append(temperature)
         text = prompt if isinstance(prompt, str) else "".join(p.text for p in prompt)
         return self._generation(len(self.tokenize(text)), stop, should_cancel)
 

@@ -185,7 +185,8 @@ class ChatScreen(Screen[None]):
         self._refresh_sidebar()
         await self._start_reply()
 
-    async def _start_reply(self) -> None:
+    async def _start_reply(self, *, regenerate: bool = False) -> None:
+        config = self._config.for_regenerate() if regenerate else self._config
         turns = self._store.messages(self._conversation_id)
         view = MessageView("assistant", mode=self._mode)
         log = self.query_one(ChatLog)
@@ -194,17 +195,17 @@ class ChatScreen(Screen[None]):
         self._reply = view
         self._cancel = threading.Event()
         self._set_activity("generating… (Esc stops)")
-        self._generate(self._engine, self._mode, turns, self._system, list(self._attachments), self._cancel)
+        self._generate(self._engine, self._mode, turns, self._system, list(self._attachments), config, self._cancel)
 
     @work(thread=True, exclusive=True, group="reply")
     def _generate(
         self, engine: "Engine", mode: str, turns: list[StoredMessage], system: str,
-        attachments: list[Attachment], cancel: threading.Event,
+        attachments: list[Attachment], config: ChatConfig, cancel: threading.Event,
     ) -> None:
         worker = get_current_worker()
         try:
             generation = start_reply(
-                engine, mode, turns, system=system, attachments=attachments, config=self._config,
+                engine, mode, turns, system=system, attachments=attachments, config=config,
                 should_cancel=lambda: cancel.is_set() or worker.is_cancelled,
             )
             for piece in generation:
@@ -264,7 +265,7 @@ class ChatScreen(Screen[None]):
         if messages[-1].role == "assistant":
             self._store.truncate(self._conversation_id, messages[-1].id)
             await self._show_messages()
-        await self._start_reply()
+        await self._start_reply(regenerate=True)
 
     async def action_edit_last(self) -> None:
         await self._guarded(self._edit_last)
