@@ -296,6 +296,7 @@ EXPORTERS: dict[str, Callable[[Conversation, list[StoredMessage]], str]] = {
 
 def export_conversation(store: Store, conversation_id: int, path: Path) -> Path:
     """Write a conversation to `path` (format from its suffix), atomically."""
+    path = path.expanduser()
     exporter = EXPORTERS.get(path.suffix.lower())
     if exporter is None:
         raise CoveError(f"cannot export to {path.name}: use a file name ending in {' or '.join(EXPORTERS)}")
@@ -306,7 +307,6 @@ def export_conversation(store: Store, conversation_id: int, path: Path) -> Path:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write through a temporary file in the same folder, so `path` is never half written."""
-    path = path.expanduser()
     if not path.parent.is_dir():
         raise CoveError(f"cannot write {path}: folder {path.parent} does not exist (create it or pick another path)")
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -315,7 +315,15 @@ def write_atomically(path: Path, text: str) -> None:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
+        # mkstemp makes the file private (0600); give it the mode a plain open() would.
+        os.chmod(temporary, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -173,3 +174,11 @@ def test_export_into_a_missing_folder_is_a_clear_error(store, tmp_path):
     conversation = store.create_conversation("c")
     with pytest.raises(CoveError, match="does not exist"):
         export_conversation(store, conversation.id, tmp_path / "nowhere" / "out.md")
+
+
+def test_an_exported_file_gets_ordinary_permissions(store, tmp_path):
+    conversation = store.create_conversation("c")
+    path = export_conversation(store, conversation.id, tmp_path / "out.md")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
