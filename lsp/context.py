@@ -57,7 +57,6 @@ class Window:
     #: The cursor line split at the cursor.
     line_prefix: str
     line_suffix: str
-    extra: tuple[ContextChunk, ...] = ()
 
 
 def normalize_newlines(text: str, offset: int) -> tuple[str, int]:
@@ -73,9 +72,8 @@ def normalize_newlines(text: str, offset: int) -> tuple[str, int]:
     return head + _LINE_END.sub("\n", text[offset:]), len(head)
 
 
-def window(text: str, offset: int, budget: Budget, count: Count,
-           sources: Sequence[Source] = ()) -> Window:
-    """The prefix, suffix and extra chunks for a cursor at `offset` of `text` ("\\n" line ends)."""
+def window(text: str, offset: int, budget: Budget, count: Count) -> Window:
+    """The prefix and suffix for a cursor at `offset` of `text` ("\\n" line ends)."""
     line_start = text.rfind("\n", 0, offset) + 1
     line_end = text.find("\n", offset)
     line_end = len(text) if line_end < 0 else line_end
@@ -84,9 +82,14 @@ def window(text: str, offset: int, budget: Budget, count: Count,
     below = text[line_end:].splitlines(keepends=True)
     prefix_lines = _prefix_lines(above, budget.prefix - count(line_prefix), count)
     suffix = line_suffix + "".join(_fit(below, budget.suffix - count(line_suffix), count))
-    query = "".join(above[-QUERY_LINES:])
-    extra = similar_chunks(sources, query, budget.extra, count) if budget.extra > 0 else ()
-    return Window("".join(prefix_lines) + line_prefix, suffix, line_prefix, line_suffix, extra)
+    return Window("".join(prefix_lines) + line_prefix, suffix, line_prefix, line_suffix)
+
+
+def similarity_query(text: str, offset: int) -> str:
+    """The complete lines above the cursor line that pick the extra chunks: typing within
+    a line leaves them, and so the prompt's first part, unchanged."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    return "".join(text[:line_start].splitlines(keepends=True)[-QUERY_LINES:])
 
 
 def _prefix_lines(lines: list[str], budget: int, count: Count) -> list[str]:

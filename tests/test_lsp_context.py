@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from assistant.fim import ContextChunk
-from lsp.context import ANCHOR_LINES, Budget, Source, chunks_of, normalize_newlines, similar_chunks, similarity, window
+from lsp.context import (
+    ANCHOR_LINES, Budget, Source, chunks_of, normalize_newlines, similar_chunks, similarity, similarity_query, window,
+)
 
 
 def words(text: str) -> int:
@@ -92,9 +93,6 @@ def test_similar_chunks_keep_source_order_not_score_order():
     assert [c.path for c in chosen] == ["a.py", "b.py"]
 
 
-def test_extra_chunks_follow_the_lines_above_the_cursor_not_the_line_being_typed():
-    sources = [Source("db.py", "def connect(url):\n    pass\n"), Source("ui.py", "def render(widget):\n    pass\n")]
-    text = "conn = connect(url)\n"
-    results = {window(text + typing, len(text) + len(typing), Budget(50, 50, 50), words, sources).extra
-               for typing in ("r", "render(", "render(widget")}
-    assert results == {(ContextChunk("db.py", "def connect(url):\n    pass\n"),)}
+def test_the_similarity_query_is_the_lines_above_the_cursor_line():
+    text = "import db\nconn = connect(url)\nrender(wid"
+    assert similarity_query(text, len(text)) == "import db\nconn = connect(url)\n"

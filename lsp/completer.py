@@ -1,0 +1,212 @@
+"""Completions as a service: one model, one inference at a time, never behind a stale request.
+
+The LSP handlers (server.py) hand over a `Cursor` snapshot; this module runs
+context.py -> backend -> postprocess.py, with the result cache in front. Inference runs
+on a single worker thread, never on the event loop. A running generation checks between
+tokens whether it is still wanted: a newer request, a newer document version or
+`$/cancelRequest` stop it, and a request that became stale while queued returns at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import functools
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from assistant.engine import StopRules
+from assistant.errors import CoveError
+
+from lsp import context, postprocess
+from lsp.backends import InfillBackend, Request, Result, load_backend
+from lsp.cache import ResultCache
+from lsp.settings import Settings
+
+#: Settings that need the backend loaded again when they change.
+BACKEND_SETTINGS = ("model", "n_ctx", "fim_format", "backend", "remote_url", "api_key")
+#: Token counts remembered per line of text (lines repeat from keystroke to keystroke).
+COUNT_CACHE = 16384
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A snapshot of one completion request: the document as it was, and where."""
+
+    uri: str
+    path: str
+    text: str  #: with "\n" line ends (context.normalize_newlines)
+    offset: int
+    version: int | None
+
+
+@dataclass(frozen=True)
+class Record:
+    """What one request cost, for `cove.status` and the benchmarks."""
+
+    served_from: str  #: "cache", "model", "stale" or "none"
+    latency_ms: float
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    generated_tokens: int = 0
+    stop_reason: str = ""
+
+
+class _Job:
+    """One generation that one or more identical requests wait for."""
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self.future: asyncio.Future | None = None
+
+
+class Completer:
+    """Runs completions for the server; holds the backend, the cache and the worker."""
+
+    def __init__(self, settings: Settings, log: Callable[[str], None]) -> None:
+        self.settings = settings
+        self.log = log
+        self.cache = ResultCache(settings.cache_size)
+        self.backend: InfillBackend | None = None
+        self.load_error: str | None = None
+        self.history: deque[Record] = deque(maxlen=1024)
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cove-infill")
+        self._loading: asyncio.Future | None = None
+        #: Set once the first load has been asked for (after `initialized` and the settings pull).
+        self._load_requested = asyncio.Event()
+        self._count: Callable[[str], int] = len
+        self._newest: _Job | None = None
+        self._in_flight: dict[tuple, _Job] = {}
+        self._extra_memo: tuple[object, tuple] = (None, ())
+
+    # ---- the backend ---------------------------------------------------------------
+
+    def load(self) -> asyncio.Future:
+        """(Re)load the backend on the worker (after any running request); the future
+        resolves to the error message, or None when it loaded."""
+        self._newest = None  # whatever runs now is stale
+        self._loading = asyncio.get_running_loop().run_in_executor(self._worker, self._load)
+        self._load_requested.set()
+        return self._loading
+
+    def _load(self) -> str | None:
+        old, self.backend = self.backend, None
+        if old is not None:
+            old.close()
+        self.cache.clear()
+        try:
+            backend = load_backend(self.settings)
+        except CoveError as error:
+            self.load_error = str(error)
+            return self.load_error
+        except Exception as error:  # llama.cpp failures outside ModelError: the server must stay up
+            self.load_error = f"could not start the completion backend: {type(error).__name__}: {error}"
+            return self.load_error
+        self.backend, self.load_error = backend, None
+        self._count = functools.lru_cache(maxsize=COUNT_CACHE)(backend.count_tokens)
+        self.log(f"cove: completions from {backend.description}")
+        return None
+
+    def apply(self, settings: Settings) -> bool:
+        """Take new settings; True when the backend must be loaded again."""
+        reload = any(getattr(settings, name) != getattr(self.settings, name) for name in BACKEND_SETTINGS)
+        if settings.cache_size != self.settings.cache_size:
+            self.cache.size = settings.cache_size
+        if not reload:
+            self.cache.clear()  # post-processing may differ now
+        self.settings = settings
+        return reload
+
+    def close(self) -> None:
+        self._newest = None
+        self._worker.shutdown(wait=True, cancel_futures=True)
+        if self.backend is not None:
+            self.backend.close()
+
+    # ---- completions ---------------------------------------------------------------
+
+    async def complete(self, cursor: Cursor, version_now: Callable[[], int | None],
+                       sources: Sequence[context.Source] = ()) -> str | None:
+        """The completion at `cursor`: text to insert ("" for nothing to add), or None when
+        the request went stale (superseded or cancelled) before it finished."""
+        started = time.perf_counter()
+        settings = self.settings
+        text, offset = cursor.text, cursor.offset
+        line_start = text.rfind("\n", 0, offset) + 1
+        line_end = text.find("\n", offset)
+        line_suffix = text[offset:len(text) if line_end < 0 else line_end]
+        rules = postprocess.rules_for(text[line_start:offset], line_suffix, multiline=settings.multiline,
+                                      max_chars_after_cursor=settings.max_chars_after_cursor)
+        if rules is None:
+            self._newest = None  # the user moved on: whatever runs is stale
+            return self._done("none", started, "")
+        await self._load_requested.wait()
+        await asyncio.shield(self._loading)
+        if self.backend is None:
+            return self._done("none", started, "")
+        budget = context.Budget(settings.prefix_tokens, settings.suffix_tokens, settings.extra_tokens)
+        window = context.window(text, offset, budget, self._count)
+        cached = self.cache.get(window.prefix, window.suffix)
+        if cached is not None:
+            self._newest = None
+            return self._done("cache", started, cached)
+        key = (cursor.uri, cursor.version, offset, window.prefix, window.suffix)
+        job = self._in_flight.get(key)
+        if job is None:  # an identical request (completion and inline at once) shares the job
+            request = Request(window.prefix, window.suffix, self._extra(cursor, sources, budget.extra), cursor.path,
+                              StopRules(max_tokens=settings.max_tokens, time_budget_s=settings.time_budget_ms / 1000,
+                                        single_line=rules.single_line, stop_texts=rules.stop_texts))
+            job = self._in_flight[key] = _Job()
+
+            def should_cancel() -> bool:
+                return job.cancelled.is_set() or self._newest is not job or version_now() != cursor.version
+
+            job.future = asyncio.get_running_loop().run_in_executor(self._worker, self._infill, request, should_cancel)
+            job.future.add_done_callback(lambda _: self._in_flight.pop(key, None))
+        self._newest = job
+        try:
+            result = await asyncio.shield(job.future)
+        except asyncio.CancelledError:
+            job.cancelled.set()
+            self.history.append(Record("stale", 1000 * (time.perf_counter() - started)))
+            raise
+        if result is None or result.stop_reason == "cancelled":
+            return self._done("stale", started, None, result)
+        completion = postprocess.finish(result.text, prefix=window.prefix, suffix=window.suffix,
+                                        line_prefix=window.line_prefix, rules=rules)
+        self.cache.put(window.prefix, window.suffix, completion)
+        return self._done("model", started, completion, result)
+
+    def _infill(self, request: Request, should_cancel: Callable[[], bool]) -> Result | None:
+        """On the worker: None at once when the request is already stale."""
+        backend = self.backend
+        if backend is None or should_cancel():
+            return None
+        try:
+            return backend.infill(request, should_cancel)
+        except CoveError as error:
+            self.log(f"cove: {error}")
+            return Result("", "error", 0, 0, 0, 0.0)
+
+    def _extra(self, cursor: Cursor, sources: Sequence[context.Source], budget: int) -> tuple:
+        """Chunks of other files, recomputed only when the lines above the cursor or the
+        other files change (so the prompt's first part stays the same while typing)."""
+        if budget <= 0 or not sources:
+            return ()
+        query = context.similarity_query(cursor.text, cursor.offset)
+        memo_key = (query, budget, tuple((s.path, hash(s.text)) for s in sources))
+        if self._extra_memo[0] != memo_key:
+            self._extra_memo = (memo_key, context.similar_chunks(sources, query, budget, self._count))
+        return self._extra_memo[1]
+
+    def _done(self, served_from: str, started: float, completion: str | None, result: Result | None = None) -> str | None:
+        record = Record(served_from, 1000 * (time.perf_counter() - started))
+        if result is not None:
+            record = dataclasses.replace(record, prompt_tokens=result.prompt_tokens, cached_tokens=result.cached_tokens,
+                                         generated_tokens=result.generated_tokens, stop_reason=result.stop_reason)
+        self.history.append(record)
+        return completion

@@ -1,0 +1,247 @@
+"""The language server: LSP in, completions out (pygls 2.x).
+
+Handlers stay thin: they turn LSP params into a `Cursor`, await the `Completer` (which
+runs the model on its own thread) and turn the text into `InlineCompletionItem`s or
+`CompletionItem`s with ranges in the client's position encoding (pygls negotiates it:
+UTF-16 unless the client offers UTF-8 or UTF-32 first). CRLF files are read as LF and
+completions written back with CRLF.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from urllib.parse import unquote
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.workspace import TextDocument
+
+from assistant import __version__
+from assistant.errors import CoveError
+
+from lsp import commands
+from lsp.completer import Completer, Cursor
+from lsp.context import Source, normalize_newlines
+from lsp.settings import SECTION, Settings
+
+#: Other documents offered as extra context: the most recently opened or edited ones.
+RECENT_DOCUMENTS = 8
+#: Documents bigger than this are left out of the extra context.
+MAX_SOURCE_CHARS = 200_000
+_WORD = re.compile(r"\w*$")
+
+
+class CoveProtocol(LanguageServerProtocol):
+    """pygls' protocol, plus an answer for requests whose params do not parse: pygls
+    reports those but never responds, and the client would wait forever."""
+
+    def structure_message(self, data: dict[str, Any]):
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as error:
+            if isinstance(data.get("id"), (int, str)) and "method" in data:
+                self._send_response(data["id"], error=error.to_response_error())
+            raise
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A completion and where it goes, in the client's units."""
+
+    text: str
+    position: types.Position
+    #: The identifier before the cursor, which `completion` items replace (clients filter on it).
+    word: str
+    word_start: types.Position
+
+
+class CoveServer(LanguageServer):
+    """Holds the settings, the completer and the recently used documents."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__("cove", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=CoveProtocol)
+        self.completer = Completer(settings, self.log)
+        self.recent: OrderedDict[str, TextDocument] = OrderedDict()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    # ---- messages to the user --------------------------------------------------------
+
+    def log(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        """`window/logMessage`, from any thread (writes happen on the event loop only)."""
+        params = types.LogMessageParams(type=kind, message=message)
+        if self.loop is not None and threading.current_thread() is not threading.main_thread():
+            self.loop.call_soon_threadsafe(self.window_log_message, params)
+        else:
+            self.window_log_message(params)
+
+    def show_error(self, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=f"cove: {message}"))
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Protocol errors (malformed messages, unknown methods) go to the log, not to pop-ups."""
+        self.log(f"cove: {type(error).__name__}: {error}", types.MessageType.Error)
+
+    # ---- settings and the backend ----------------------------------------------------
+
+    def apply_settings(self, options: Any) -> bool:
+        """Apply settings from the client; True when the backend must be loaded again.
+        Refused settings are shown as an error and the previous ones kept."""
+        try:
+            settings = self.completer.settings.updated(options)
+        except CoveError as error:
+            self.show_error(f"{error}; keeping the previous settings")
+            return False
+        return self.completer.apply(settings)
+
+    async def load_backend(self) -> str | None:
+        """(Re)load the backend; a failure is shown once and the server keeps running."""
+        error = await self.completer.load()
+        if error is not None:
+            self.show_error(f"{error} (completions are off until this is fixed; then run {commands.RELOAD_MODEL})")
+        return error
+
+    # ---- completions -----------------------------------------------------------------
+
+    async def place(self, uri: str, position: types.Position) -> Placement | None:
+        """The completion at `position` of an open document, or None for nothing to show."""
+        document = self.workspace.text_documents.get(unquote(uri))
+        if document is None:
+            return None
+        source = document.source
+        if len(source) > self.completer.settings.max_file_bytes or "\x00" in source:
+            return None  # generated, data or binary: nobody types these
+        offset = document.offset_at_position(types.Position(position.line, position.character))
+        text, normalized = normalize_newlines(source, offset)
+        cursor = Cursor(document.uri, document.path, text, normalized, document.version)
+        others = [Source(d.path, d.source) for u, d in reversed(self.recent.items())
+                  if u != cursor.uri and len(d.source) <= MAX_SOURCE_CHARS][:RECENT_DOCUMENTS]
+        completion = await self.completer.complete(cursor, lambda: document.version, others)
+        if not completion:
+            return None
+        if "\r\n" in source:
+            completion = completion.replace("\n", "\r\n")
+        word = _WORD.search(text, text.rfind("\n", 0, normalized) + 1, normalized).group()
+        return Placement(completion, document.client_position_at_offset(offset), word,
+                         document.client_position_at_offset(offset - len(word)))
+
+    def remember(self, uri: str) -> None:
+        """Mark a document as recently used (it stays available as context after closing)."""
+        document = self.workspace.text_documents.get(unquote(uri))
+        if document is not None:
+            self.recent[uri] = document
+            self.recent.move_to_end(uri)
+            while len(self.recent) > RECENT_DOCUMENTS + 1:
+                self.recent.popitem(last=False)
+
+
+# ---- handlers ------------------------------------------------------------------------
+
+
+def on_initialize(ls: CoveServer, params: types.InitializeParams) -> None:
+    ls.apply_settings(params.initialization_options)
+    trigger = list(ls.completer.settings.trigger_characters)
+    ls.protocol.fm.feature_options[types.TEXT_DOCUMENT_COMPLETION] = types.CompletionOptions(trigger_characters=trigger)
+
+
+async def on_initialized(ls: CoveServer, params: types.InitializedParams) -> None:
+    ls.loop = asyncio.get_running_loop()
+    if _client_pulls_configuration(ls):
+        await _pull_configuration(ls)
+    await ls.load_backend()
+
+
+async def on_did_change_configuration(ls: CoveServer, params: types.DidChangeConfigurationParams) -> None:
+    if isinstance(params.settings, dict) and params.settings:
+        changed = ls.apply_settings(params.settings)
+    else:
+        changed = _client_pulls_configuration(ls) and await _pull_configuration(ls)
+    if changed:
+        await ls.load_backend()
+
+
+def on_did_open(ls: CoveServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.remember(params.text_document.uri)
+
+
+def on_did_change(ls: CoveServer, params: types.DidChangeTextDocumentParams) -> None:
+    ls.remember(params.text_document.uri)
+
+
+async def on_inline_completion(ls: CoveServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
+    placed = await ls.place(params.text_document.uri, params.position)
+    if placed is None:
+        return types.InlineCompletionList(items=[])
+    where = types.Range(placed.position, placed.position)
+    return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=placed.text, range=where)])
+
+
+async def on_completion(ls: CoveServer, params: types.CompletionParams) -> types.CompletionList:
+    placed = await ls.place(params.text_document.uri, params.position)
+    if placed is None:
+        return types.CompletionList(is_incomplete=True, items=[])
+    new_text = placed.word + placed.text
+    label = new_text.splitlines()[0] if new_text.strip() else new_text
+    item = types.CompletionItem(
+        label=label[:80], kind=types.CompletionItemKind.Text, detail="cove", filter_text=new_text,
+        insert_text_format=types.InsertTextFormat.PlainText, preselect=True, sort_text="0",
+        text_edit=types.TextEdit(types.Range(placed.word_start, placed.position), new_text),
+    )
+    return types.CompletionList(is_incomplete=True, items=[item])
+
+
+def on_shutdown(ls: CoveServer, params: None) -> None:
+    ls.completer.close()
+
+
+async def on_reload_model(ls: CoveServer) -> dict:
+    error = await ls.load_backend()
+    return commands.reload_answer(error, on_status(ls))
+
+
+def on_status(ls: CoveServer) -> dict:
+    return commands.status(ls.completer, ls.workspace.text_documents)
+
+
+async def _pull_configuration(ls: CoveServer) -> bool:
+    """Ask the client for the `cove` section; True when the backend must be loaded again."""
+    try:
+        answer = await ls.workspace_configuration_async(
+            types.ConfigurationParams(items=[types.ConfigurationItem(section=SECTION)]))
+    except Exception as error:  # a client that advertises the request but fails it: keep what we have
+        ls.log(f"cove: workspace/configuration failed: {error}", types.MessageType.Warning)
+        return False
+    return bool(answer) and isinstance(answer[0], dict) and ls.apply_settings(answer[0])
+
+
+def _client_pulls_configuration(ls: CoveServer) -> bool:
+    workspace = ls.client_capabilities.workspace
+    return bool(workspace and workspace.configuration)
+
+
+def create_server(settings: Settings | None = None) -> CoveServer:
+    """A server with every handler registered."""
+    server = CoveServer(settings or Settings())
+    features = [
+        (types.INITIALIZE, on_initialize, None),
+        (types.INITIALIZED, on_initialized, None),
+        (types.WORKSPACE_DID_CHANGE_CONFIGURATION, on_did_change_configuration, None),
+        (types.TEXT_DOCUMENT_DID_OPEN, on_did_open, None),
+        (types.TEXT_DOCUMENT_DID_CHANGE, on_did_change, None),
+        (types.TEXT_DOCUMENT_INLINE_COMPLETION, on_inline_completion, types.InlineCompletionOptions()),
+        (types.TEXT_DOCUMENT_COMPLETION, on_completion,
+         types.CompletionOptions(trigger_characters=list(server.completer.settings.trigger_characters))),
+        (types.SHUTDOWN, on_shutdown, None),
+    ]
+    for method, handler, options in features:
+        server.feature(method, options)(handler)
+    server.command(commands.RELOAD_MODEL)(on_reload_model)
+    server.command(commands.STATUS)(on_status)
+    return server

@@ -1,0 +1,268 @@
+"""The language server end to end: `cove lsp` as a subprocess, a real LSP client over stdio,
+the tiny random GGUF. Outputs are random, so these check mechanics: ranges, encodings,
+caching, cancellation, errors; never the text itself."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+SERVER = ClientServerConfig(
+    server_command=[sys.executable, "-m", "assistant", "lsp"],
+    server_env={**os.environ, "COVE_CONFIG": os.devnull, "COVE_MODEL": ""},
+)
+PYTHON = "import os\n\n\ndef add(a, b):\n    total = a + b\n    return \n\n\nprint(add(1, 2))\n"
+#: Lines that each end in a word with text after it: the random model stops at once on
+#: some prompts, so tests that need a completion try these lines in turn.
+WORDS = "".join(f"value_{i} = compute_{i}(data)\n" for i in range(8))
+#: Room for long generations, so a request is still generating when the test interrupts it.
+SLOW = {"maxTokens": 1800, "timeBudgetMs": 30000}
+pytestmark = pytest.mark.slow
+
+
+@pytest_lsp.fixture(config=SERVER, params=["visual_studio_code", "neovim"])
+async def client(request, lsp_client: LanguageClient, tiny_gguf: Path):
+    """A server initialized the way a real editor would, with the tiny model."""
+    await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities(request.param), initialization_options={"model": str(tiny_gguf)},
+    ))
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def bare(lsp_client: LanguageClient):
+    """A server the test initializes itself (to choose capabilities and options)."""
+    yield
+    await lsp_client.shutdown_session()
+
+
+def open_document(client: LanguageClient, text: str, name: str = "example.py") -> str:
+    uri = Path("/project", name).as_uri()
+    client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "python", 1, text)))
+    return uri
+
+
+def edit(client: LanguageClient, uri: str, version: int, at: types.Position, text: str) -> None:
+    change = types.TextDocumentContentChangePartial(range=types.Range(at, at), text=text)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        types.VersionedTextDocumentIdentifier(uri=uri, version=version), [change]))
+
+
+def configure(client: LanguageClient, settings: dict) -> None:
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"cove": settings}))
+
+
+async def inline(client: LanguageClient, uri: str, line: int, character: int) -> list[types.InlineCompletionItem]:
+    result = await client.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri), position=types.Position(line, character),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+    ))
+    return list(result.items)
+
+
+async def complete(client: LanguageClient, uri: str, line: int, character: int) -> list[types.CompletionItem]:
+    result = await client.text_document_completion_async(types.CompletionParams(
+        text_document=types.TextDocumentIdentifier(uri), position=types.Position(line, character)))
+    return list(result.items)
+
+
+def word_ends(text: str, word: str = "compute_") -> list[types.Position]:
+    """Positions right after `word` and its number on each line, in UTF-16 units."""
+    positions = []
+    for number, line in enumerate(text.splitlines()):
+        if word in line:
+            end = line.index("(", line.index(word))
+            positions.append(types.Position(number, len(line[:end].encode("utf-16-le")) // 2))
+    return positions
+
+
+async def first_completion(client: LanguageClient, uri: str, positions: list[types.Position], request=None):
+    """The first of `positions` where the tiny model writes something, and what it wrote."""
+    for position in positions:
+        items = await (request or inline)(client, uri, position.line, position.character)
+        if items:
+            return position, items
+    pytest.fail("the tiny model completed none of the positions")
+
+
+async def status(client: LanguageClient) -> dict:
+    return await client.workspace_execute_command_async(types.ExecuteCommandParams(command="cove.status"))
+
+
+async def test_initialize_advertises_inline_completion_and_the_completion_fallback(bare: LanguageClient):
+    result = await bare.initialize_session(types.InitializeParams(capabilities=client_capabilities("neovim")))
+    capabilities = result.capabilities
+    assert capabilities.inline_completion_provider
+    assert "." in capabilities.completion_provider.trigger_characters
+    assert capabilities.text_document_sync.change == types.TextDocumentSyncKind.Incremental
+    assert result.server_info.name == "cove"
+
+
+async def test_inline_completion_is_placed_at_the_cursor(client: LanguageClient):
+    uri = open_document(client, WORDS)
+    position, items = await first_completion(client, uri, word_ends(WORDS))
+    assert items[0].range == types.Range(position, position)
+    last = (await status(client))["records"][-1]
+    assert last["served_from"] == "model" and last["generated_tokens"] > 0
+
+
+async def test_completion_item_replaces_the_word_before_the_cursor(client: LanguageClient):
+    uri = open_document(client, WORDS)
+    position, items = await first_completion(client, uri, word_ends(WORDS), complete)
+    start = types.Position(position.line, WORDS.splitlines()[position.line].index("compute_"))
+    assert items[0].text_edit.range == types.Range(start, position)
+    assert items[0].text_edit.new_text.startswith(f"compute_{position.line}")
+
+
+async def test_a_full_document_change_is_applied(client: LanguageClient):
+    uri = open_document(client, "placeholder\n")
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        types.VersionedTextDocumentIdentifier(uri=uri, version=2), [types.TextDocumentContentChangeWholeDocument(WORDS)]))
+    position, items = await first_completion(client, uri, word_ends(WORDS), complete)
+    assert items[0].text_edit.new_text.startswith(f"compute_{position.line}")
+
+
+async def test_typing_into_a_completion_is_served_from_the_cache(client: LanguageClient):
+    uri = open_document(client, WORDS)
+    position, items = await first_completion(client, uri, word_ends(WORDS))
+    first = items[0].insert_text
+    assert len(first) > 1
+    edit(client, uri, 2, position, first[0])
+    rest = await inline(client, uri, position.line, position.character + 1)
+    assert [item.insert_text for item in rest] == [first[1:]]
+    assert (await status(client))["records"][-1]["served_from"] == "cache"
+
+
+async def test_the_next_keystroke_reuses_the_kv_cache(client: LanguageClient):
+    uri = open_document(client, PYTHON)
+    await inline(client, uri, 5, 11)
+    edit(client, uri, 2, types.Position(5, 11), "x")
+    await inline(client, uri, 5, 12)
+    records = (await status(client))["records"]
+    assert records[-1]["served_from"] == "model"
+    assert records[-1]["cached_tokens"] >= records[-2]["prompt_tokens"] // 2
+
+
+async def longest_generation(client: LanguageClient, uri: str) -> tuple[types.Position, int]:
+    """Of the WORDS positions, the one where the model runs longest before it stops, and
+    how many tokens it writes there; the result cache is cleared afterwards."""
+    configure(client, SLOW)
+    runs = []
+    for position in word_ends(WORDS):
+        await inline(client, uri, position.line, position.character)
+        runs.append(((await status(client))["records"][-1]["generated_tokens"], position))
+    tokens, position = max(runs, key=lambda run: run[0])
+    assert tokens >= 100, "the tiny model stops early everywhere"
+    configure(client, {**SLOW, "maxTokens": SLOW["maxTokens"] - 1})  # new settings: an empty result cache
+    return position, tokens
+
+
+async def test_a_request_made_stale_by_an_edit_returns_nothing_and_stops(client: LanguageClient):
+    uri = open_document(client, WORDS)
+    position, tokens = await longest_generation(client, uri)
+    pending = asyncio.ensure_future(inline(client, uri, position.line, position.character))
+    await asyncio.sleep(0)  # the request goes out first
+    edit(client, uri, 2, types.Position(0, 0), "#")
+    assert await asyncio.wait_for(pending, 10) == []
+    last = (await status(client))["records"][-1]
+    assert last["served_from"] == "stale" and last["generated_tokens"] < tokens
+
+
+async def test_a_newer_request_supersedes_a_running_one(client: LanguageClient):
+    uri = open_document(client, WORDS)
+    position, tokens = await longest_generation(client, uri)
+    older = asyncio.ensure_future(inline(client, uri, position.line, position.character))
+    await asyncio.sleep(0)
+    newer = asyncio.ensure_future(inline(client, uri, 0, 0))
+    assert await asyncio.wait_for(older, 10) == []
+    await asyncio.wait_for(newer, 30)
+    stale = [r for r in (await status(client))["records"] if r["served_from"] == "stale"]
+    assert len(stale) == 1 and stale[0]["generated_tokens"] < tokens
+
+
+async def test_cancel_request_stops_the_generation(client: LanguageClient):
+    uri = open_document(client, WORDS)
+    position, tokens = await longest_generation(client, uri)
+    params = types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri), position=position,
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked))
+    pending = asyncio.ensure_future(
+        client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="slow-1"))
+    await asyncio.sleep(0)  # the request goes out first
+    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="slow-1"))
+    with pytest.raises(JsonRpcException, match="cancel"):
+        await asyncio.wait_for(pending, 10)
+    assert (await status(client))["records"][-1]["served_from"] == "stale"
+    assert await inline(client, uri, 0, 0) is not None  # and the worker is free again
+
+
+@pytest.mark.parametrize(("encodings", "units"), [(None, "utf-16"), (["utf-8", "utf-16"], "utf-8")])
+async def test_positions_after_non_ascii_text_are_read_in_the_negotiated_encoding(
+        bare: LanguageClient, tiny_gguf: Path, encodings, units):
+    general = types.GeneralClientCapabilities(position_encodings=encodings) if encodings else None
+    result = await bare.initialize_session(types.InitializeParams(
+        capabilities=types.ClientCapabilities(general=general), initialization_options={"model": str(tiny_gguf)}))
+    assert result.capabilities.position_encoding == units
+    line = 'x = "😀é" + total'
+    uri = open_document(bare, f"{line} + 1\n")
+    character = len(line.encode("utf-16-le")) // 2 if units == "utf-16" else len(line.encode("utf-8"))
+    items = await complete(bare, uri, 0, character)
+    assert items
+    assert items[0].text_edit.range == types.Range(types.Position(0, character - 5), types.Position(0, character))
+    assert items[0].text_edit.new_text.startswith("total")
+
+
+async def test_crlf_documents_get_positions_and_line_ends_right(client: LanguageClient):
+    text = "def f():\r\n    pass\r\n" + WORDS.replace("\n", "\r\n")
+    uri = open_document(client, text)
+    position, items = await first_completion(client, uri, word_ends(text), complete)
+    start = types.Position(position.line, text.splitlines()[position.line].index("compute_"))
+    assert items[0].text_edit.range == types.Range(start, position)
+    inserted = items[0].text_edit.new_text
+    assert inserted.count("\n") == inserted.count("\r\n")
+
+
+@pytest.mark.parametrize("text", ["x = 1\n" * 900_000, "GIF89a\x00\x01\x02\x00binary\n"], ids=["5MB", "binary"])
+async def test_huge_and_binary_files_get_no_completion(client: LanguageClient, text: str):
+    uri = open_document(client, text, "data.bin")
+    assert await inline(client, uri, 1, 0) == []
+    assert await complete(client, uri, 1, 0) == []
+
+
+async def test_a_document_that_was_never_opened_gets_no_completion(client: LanguageClient):
+    assert await inline(client, Path("/project/missing.py").as_uri(), 0, 0) == []
+
+
+async def test_a_model_that_cannot_load_is_shown_and_the_server_keeps_running(bare: LanguageClient, tiny_gguf: Path):
+    await bare.initialize_session(types.InitializeParams(
+        capabilities=types.ClientCapabilities(), initialization_options={"model": "/nonexistent/model.gguf"}))
+    uri = open_document(bare, WORDS)
+    assert await inline(bare, uri, 0, 19) == []
+    errors = [m.message for m in bare.messages if m.type == types.MessageType.Error]
+    assert any("model file not found" in m for m in errors)
+    configure(bare, {"model": str(tiny_gguf)})
+    reloaded = await bare.workspace_execute_command_async(types.ExecuteCommandParams(command="cove.reloadModel"))
+    assert reloaded["loaded"]
+    await first_completion(bare, uri, word_ends(WORDS))
+
+
+async def test_bad_settings_are_shown_and_the_old_ones_kept(client: LanguageClient):
+    configure(client, {"maxTokens": "lots"})
+    assert (await status(client))["settings"]["max_tokens"] == 48
+    assert any("maxTokens" in m.message for m in client.messages)
+
+
+async def test_the_server_process_never_imports_torch(client: LanguageClient):
+    uri = open_document(client, PYTHON)
+    await inline(client, uri, 5, 11)
+    maps = Path(f"/proc/{client._server.pid}/maps").read_text()
+    assert "torch" not in maps
