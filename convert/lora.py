@@ -57,6 +57,8 @@ def read_adapter_config(folder: Path) -> AdapterConfig:
         "use_dora": (bool(config.get("use_dora")), "DoRA magnitudes have no GGUF form: merge with --merge"),
         "bias": (config.get("bias", "none") != "none", "trained biases have no GGUF LoRA form: merge with --merge"),
         "modules_to_save": (bool(config.get("modules_to_save")), "fully trained modules need --merge"),
+        "lora_bias": (bool(config.get("lora_bias")), "LoRA biases have no GGUF LoRA form: merge with --merge"),
+        "alpha_pattern": (bool(config.get("alpha_pattern")), "a GGUF adapter has one alpha: merge with --merge"),
         "fan_in_fan_out": (bool(config.get("fan_in_fan_out")), "transposed (Conv1D) layers are not LLaMA/Qwen2 layers"),
     }
     for key, (bad, fix) in unsupported.items():

@@ -182,3 +182,21 @@ def cached(root: Path, name: str, build: Callable[[Path], object]) -> Path:
     finally:
         shutil.rmtree(temp, ignore_errors=True)
     return final
+
+
+#: LoRA on every linear layer, including q and k whose B rows the converter permutes.
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def build_lora_adapter(base: Path, folder: Path, rank: int = 4, alpha: int = 8) -> Path:
+    """A peft LoRA adapter for the checkpoint in `base`, with random (non-zero) A and B."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    config = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(LORA_TARGETS),
+                        init_lora_weights=False)
+    torch.manual_seed(SEED + 1)
+    get_peft_model(model, config).save_pretrained(folder)
+    return folder
