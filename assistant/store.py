@@ -174,7 +174,9 @@ class Store:
     def conversation(self, conversation_id: int) -> Conversation:
         row = self._db.execute("SELECT * FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
         if row is None:
-            raise CoveError(f"there is no conversation {conversation_id} in {self.path}: pick one from the sidebar")
+            raise CoveError(
+                f"there is no conversation {conversation_id} in {self.path}: open one from the sidebar (or leave out --conversation)"
+            )
         return Conversation(**dict(row))
 
     def conversations(self) -> list[Conversation]:

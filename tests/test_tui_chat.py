@@ -355,6 +355,26 @@ async def test_model_switches_without_restarting(db):
         assert "completion (code)" in status_text(app)
 
 
+async def test_sending_waits_for_a_model_that_is_loading(db):
+    release = threading.Event()
+
+    def loader(path: Path) -> FakeEngine:
+        release.wait(5)
+        return FakeEngine(name="second")
+
+    app = make_app(db, FakeEngine(name="first"), loader=loader)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, "/model second.gguf")
+        await type_and_send(pilot, "too early")
+        await pilot.pause()
+        assert any("model is still loading" in n.message for n in app._notifications)
+        assert app.screen.query_one(PromptInput).text == "too early"
+        release.set()
+        await wait_for(pilot, lambda: "second" in status_text(app))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: idle(app) and len(views(app)) == 2)
+
+
 async def test_a_model_that_fails_to_load_leaves_the_current_one(db):
     def loader(path: Path) -> FakeEngine:
         raise ModelError(f"model file not found: {path}")

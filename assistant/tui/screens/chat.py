@@ -128,6 +128,7 @@ class ChatScreen(Screen[None]):
         #: Id of the user message being edited (it and what follows are replaced on send).
         self._editing: int | None = None
         self._last_stats: dict | None = None
+        self._loading_model = False
         self._activity = ""
 
     # Layout and start-up
@@ -171,7 +172,7 @@ class ChatScreen(Screen[None]):
 
     async def send(self, text: str) -> None:
         """Commit the message, show it, and start the reply."""
-        self._refuse_while_streaming()
+        self._refuse_while_busy()
         if self._conversation_id is None:
             title = text.strip().splitlines()[0][:TITLE_LENGTH]
             self._conversation_id = self._store.create_conversation(title, self._system).id
@@ -239,9 +240,11 @@ class ChatScreen(Screen[None]):
         self._set_activity("")
         self.notify(f"the reply failed: {message.error}", severity="error", timeout=10)
 
-    def _refuse_while_streaming(self) -> None:
+    def _refuse_while_busy(self) -> None:
         if self._reply is not None:
             raise CoveError("a reply is still streaming: press Esc to stop it first")
+        if self._loading_model:
+            raise CoveError("a model is still loading: wait a moment for it")
 
     # Actions (keys and command palette)
 
@@ -258,7 +261,7 @@ class ChatScreen(Screen[None]):
         await self._guarded(self._regenerate)
 
     async def _regenerate(self) -> None:
-        self._refuse_while_streaming()
+        self._refuse_while_busy()
         messages = self._messages()
         if not messages:
             raise CoveError("there is nothing to regenerate yet: send a message first")
@@ -271,7 +274,7 @@ class ChatScreen(Screen[None]):
         await self._guarded(self._edit_last)
 
     async def _edit_last(self) -> None:
-        self._refuse_while_streaming()
+        self._refuse_while_busy()
         last = next((m for m in reversed(self._messages()) if m.role == "user"), None)
         if last is None:
             raise CoveError("there is no message of yours to edit yet")
@@ -286,7 +289,7 @@ class ChatScreen(Screen[None]):
         await self._guarded(self._new_conversation)
 
     async def _new_conversation(self) -> None:
-        self._refuse_while_streaming()
+        self._refuse_while_busy()
         self._conversation_id, self._system, self._editing, self._last_stats = None, "", None, None
         self.sub_title = ""
         await self.query_one(ChatLog).show([])
@@ -360,7 +363,7 @@ class ChatScreen(Screen[None]):
 
     async def open_conversation(self, conversation_id: int) -> None:
         """Resume a saved conversation: its messages, system prompt and last figures."""
-        self._refuse_while_streaming()
+        self._refuse_while_busy()
         conversation = self._store.conversation(conversation_id)
         self._conversation_id, self._system, self._editing = conversation.id, conversation.system, None
         self.sub_title = conversation.title
@@ -415,7 +418,8 @@ class ChatScreen(Screen[None]):
         self.notify(f"dropped {', '.join(dropped)}")
 
     async def _slash_model(self, path: str) -> None:
-        self._refuse_while_streaming()
+        self._refuse_while_busy()
+        self._loading_model = True
         self._set_activity(f"loading {Path(path).name}…")
         self._switch_model((self._cwd / Path(path).expanduser()).resolve())
 
@@ -437,6 +441,7 @@ class ChatScreen(Screen[None]):
     @on(ModelLoaded)
     def _model_loaded(self, message: ModelLoaded) -> None:
         old, self._engine, self._mode = self._engine, message.engine, message.mode
+        self._loading_model = False
         old.close()
         # Attachments were counted with the old tokenizer.
         self._attachments = [
@@ -449,6 +454,7 @@ class ChatScreen(Screen[None]):
 
     @on(ModelFailed)
     def _model_failed(self, message: ModelFailed) -> None:
+        self._loading_model = False
         self._set_activity("")
         self.notify(message.error, severity="error", timeout=10)
 
