@@ -195,7 +195,7 @@ def heldout_files(data: Path | None, repos: Sequence[str]) -> list[tuple[str, st
 
 def evaluate_model(model: Path, adapter: Path | None, data: Path | None, repos: Sequence[str], *, infill: int,
                    humaneval: int, humaneval_infill: int, samples: int, ks: Sequence[int], seq_len: int,
-                   device: str = "auto") -> dict[str, float]:
+                   max_new_tokens: int = 256, device: str = "auto") -> dict[str, float]:
     """Every metric asked for, by name."""
     from training import humaneval as he
 
@@ -213,7 +213,7 @@ def evaluate_model(model: Path, adapter: Path | None, data: Path | None, repos: 
             tasks = infill_tasks(files, infill, multiline)
             results[f"infill_exact_match_{kind}_line"] = infill_exact_match(lm, fmt, tasks, single_line=not multiline)
     if humaneval:
-        results.update({f"humaneval_{k}": v for k, v in he.pass_at_k(lm, ks, samples, limit=humaneval).items()})
+        results.update({f"humaneval_{k}": v for k, v in he.pass_at_k(lm, ks, samples, limit=humaneval, max_new_tokens=max_new_tokens).items()})
     if humaneval_infill:
         results["humaneval_single_line_infill"] = he.single_line_infill(lm, fmt, humaneval_infill)
     return results

@@ -32,6 +32,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="HumanEval single-line infill tasks (default all 1033; 0 skips)")
     parser.add_argument("--samples", type=int, default=1, metavar="N", help="completions per problem for pass@k (greedy when 1)")
     parser.add_argument("--pass-k", default="1", metavar="K,K", help="k values for pass@k, at most --samples (default 1)")
+    parser.add_argument("--max-new-tokens", type=int, default=256, metavar="N", help="longest HumanEval completion in tokens (default 256)")
     parser.add_argument("--seq-len", type=int, default=512, metavar="T", help="window for the loss (default 512)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--out", type=Path, metavar="FILE", help="also write the results as JSON")
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         raise CoveError(f"pass@{max(ks)} needs at least {max(ks)} samples per problem: add --samples {max(ks)}")
     results = evaluate_model(args.model, args.adapter, args.data, args.repo or [], infill=args.infill,
                              humaneval=args.humaneval, humaneval_infill=args.humaneval_infill, samples=args.samples,
-                             ks=ks, seq_len=args.seq_len, device=args.device)
+                             ks=ks, seq_len=args.seq_len, max_new_tokens=args.max_new_tokens, device=args.device)
     for name, value in results.items():
         print(f"{name:<32} {value:.4f}")
     if args.out:
