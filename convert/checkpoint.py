@@ -35,6 +35,13 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
+def _torch_dtypes() -> dict[np.dtype, Any]:
+    """numpy dtype -> torch dtype (torch is imported only when tensors are read)."""
+    import torch
+
+    return {np.dtype(np.float32): torch.float32, np.dtype(np.float16): torch.float16}
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     """What the safetensors header says about one tensor (no data read)."""
@@ -50,13 +57,12 @@ class Checkpoint:
     def __init__(self, folder: Path, weights: tuple[Path, ...]):
         self.folder = folder
         self.files = weights
-        self._handles: dict[Path, Any] = {}
         self.tensors: dict[str, TensorInfo] = {}
         for file in weights:
-            handle = self._open(file)
-            for name in handle.keys():
-                shape = tuple(handle.get_slice(name).get_shape())
-                self.tensors[name] = TensorInfo(name, shape, file)
+            with self._open(file) as handle:
+                for name in handle.keys():
+                    shape = tuple(handle.get_slice(name).get_shape())
+                    self.tensors[name] = TensorInfo(name, shape, file)
 
     @classmethod
     def open(cls, folder: Path, single: str = SINGLE, index: str = INDEX) -> "Checkpoint":
@@ -91,14 +97,17 @@ class Checkpoint:
             raise CoveError(
                 f"{file} is not a readable safetensors file ({detail}): it is corrupt or truncated, copy or save it again"
             ) from None
-        self._handles[file] = handle
         return handle
 
-    def read(self, name: str) -> np.ndarray:
-        """One tensor as float32 numpy (bf16 and f16 widened exactly)."""
-        info = self.tensors[name]
-        tensor = self._handles[info.file].get_tensor(name)
-        return tensor.float().numpy()
+    def read(self, name: str, dtype: type[np.floating] = np.float32) -> np.ndarray:
+        """One tensor as numpy `dtype`, converted by torch straight from the stored type.
+
+        The file is mapped only while the tensor is read: a mapping held open keeps every
+        page read so far counted in the process's memory, which grows to the model size.
+        """
+        with self._open(self.tensors[name].file) as handle:
+            tensor = handle.get_tensor(name)
+        return tensor.to(_torch_dtypes()[np.dtype(dtype)]).numpy()
 
     def source_hash(self) -> str:
         """SHA-256 over the config.json beside the weights and the weight files, to tie a

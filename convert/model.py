@@ -85,11 +85,15 @@ def plan_tensors(checkpoint: Checkpoint, family: Family, hparams: hp.HParams, ou
         if mapped is None:
             continue
 
-        def load(name: str = name, rotary: Rotary = mapped.rotary) -> np.ndarray:
-            data = checkpoint.read(name)
+        qtype = tensor_type(info.shape, out)
+        # f16 output is read as f16 directly: no f32 copy of the largest tensor in memory.
+        dtype = np.float16 if qtype == Q.F16 else np.float32
+
+        def load(name: str = name, rotary: Rotary = mapped.rotary, dtype: type = dtype) -> np.ndarray:
+            data = checkpoint.read(name, dtype)
             return permute_rotary(data, heads[rotary]) if rotary is not Rotary.NONE else data
 
-        plans.append(TensorPlan(mapped.gguf_name, info.shape, tensor_type(info.shape, out), load))
+        plans.append(TensorPlan(mapped.gguf_name, info.shape, qtype, load))
     return plans
 
 

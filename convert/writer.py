@@ -32,7 +32,7 @@ class TensorPlan:
     name: str
     shape: tuple[int, ...]
     qtype: gguf.GGMLQuantizationType
-    #: Returns the float32 data; called once, when the tensor's turn comes.
+    #: Returns the data (float32, or float16 for an F16 tensor); called once, in turn.
     load: Callable[[], np.ndarray]
 
     @property

@@ -110,11 +110,11 @@ def test_an_interrupted_conversion_leaves_no_partial_file(
     read = Checkpoint.read
     calls = []
 
-    def interrupted_read(self: Checkpoint, name: str):
+    def interrupted_read(self: Checkpoint, name: str, *args):
         calls.append(name)
         if len(calls) == 5:
             raise KeyboardInterrupt
-        return read(self, name)
+        return read(self, name, *args)
 
     monkeypatch.setattr(Checkpoint, "read", interrupted_read)
     with pytest.raises(KeyboardInterrupt):
