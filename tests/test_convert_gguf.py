@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 from pathlib import Path
 
 import gguf
@@ -10,6 +9,7 @@ import numpy as np
 import pytest
 
 from assistant.fim import END_OF_TEXT, STARCODER
+from convert.llama_log import warnings_of_llama_cpp
 
 Q = gguf.GGMLQuantizationType
 
@@ -68,26 +68,11 @@ def test_norms_stay_f32_and_shapes_follow_ggml_order(reader: gguf.GGUFReader) ->
     assert list(tensors["blk.0.attn_k.weight"].shape) == [64, 32]
 
 
-#: ggml_log_level in ggml.h (llama-cpp-python's own comment is out of date): DEBUG=1, INFO=2.
-GGML_WARN, GGML_ERROR = 3, 4
-
-
 def test_llama_cpp_loads_it_without_a_warning(tiny_gguf: Path) -> None:
     import llama_cpp
-    from llama_cpp._logger import llama_log_callback as default_callback
 
-    warnings: list[str] = []
-
-    @llama_cpp.llama_log_callback
-    def record(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
-        if level in (GGML_WARN, GGML_ERROR):
-            warnings.append(text.decode(errors="replace").strip())
-
-    llama_cpp.llama_log_set(record, ctypes.c_void_p(0))
-    try:
+    with warnings_of_llama_cpp() as warnings:
         llama_cpp.Llama(model_path=str(tiny_gguf), n_ctx=64, verbose=True).close()
-    finally:
-        llama_cpp.llama_log_set(default_callback, ctypes.c_void_p(0))
     assert warnings == []
 
 
@@ -100,3 +85,51 @@ def test_q_and_k_are_permuted_for_llama_cpp_rope(reader: gguf.GGUFReader, tiny_m
     np.testing.assert_array_equal(written[0], source[0])
     np.testing.assert_array_equal(written[1], source[8])
     np.testing.assert_array_equal(written[2], source[1])
+
+
+def test_llama_cpp_reports_the_fim_ids_that_were_written(tiny_gguf: Path, reader: gguf.GGUFReader) -> None:
+    import llama_cpp
+
+    model = llama_cpp.Llama(model_path=str(tiny_gguf), n_ctx=64, verbose=False, vocab_only=True)
+    vocab = llama_cpp.llama_model_get_vocab(model._model.model)
+    reported = {
+        gguf.Keys.Tokenizer.FIM_PRE_ID: llama_cpp.llama_vocab_fim_pre(vocab),
+        gguf.Keys.Tokenizer.FIM_SUF_ID: llama_cpp.llama_vocab_fim_suf(vocab),
+        gguf.Keys.Tokenizer.FIM_MID_ID: llama_cpp.llama_vocab_fim_mid(vocab),
+        gguf.Keys.Tokenizer.FIM_PAD_ID: llama_cpp.llama_vocab_fim_pad(vocab),
+        gguf.Keys.Tokenizer.FIM_REP_ID: llama_cpp.llama_vocab_fim_rep(vocab),
+        gguf.Keys.Tokenizer.FIM_SEP_ID: llama_cpp.llama_vocab_fim_sep(vocab),
+    }
+    model.close()
+    assert reported == {key: _field(reader, key) for key in reported}
+
+
+def test_general_metadata_names_the_model_and_its_source(reader: gguf.GGUFReader, tiny_model: Path) -> None:
+    import hashlib
+
+    from convert.model import SOURCE_HASH_KEY
+
+    digest = hashlib.sha256((tiny_model / "config.json").read_bytes() + (tiny_model / "model.safetensors").read_bytes())
+    assert _field(reader, gguf.Keys.General.NAME) == "cove-tiny"
+    assert _field(reader, gguf.Keys.General.FILE_TYPE) == gguf.LlamaFileType.ALL_F32
+    assert _field(reader, "llama.context_length") == 2048
+    assert _field(reader, "llama.rope.freq_base") == 10000.0
+    assert _field(reader, SOURCE_HASH_KEY) == digest.hexdigest()
+
+
+def test_a_sharded_checkpoint_converts_to_the_same_tensors(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from convert.model import convert_checkpoint
+
+    sharded = tmp_path / "sharded"
+    AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).save_pretrained(sharded, max_shard_size="100KB")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy2(tiny_model / name, sharded / name)
+    assert len(list(sharded.glob("model-*.safetensors"))) > 2
+    one = {t.name: t.data.tobytes() for t in gguf.GGUFReader(convert_checkpoint(tiny_model, tmp_path / "a.gguf", "f32")).tensors}
+    many = {t.name: t.data.tobytes() for t in gguf.GGUFReader(convert_checkpoint(sharded, tmp_path / "b.gguf", "f32")).tensors}
+    assert many == one

@@ -1,0 +1,56 @@
+"""`cove verify`: a verdict with its thresholds, PASS for a faithful GGUF, FAIL otherwise."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from assistant.cli import main
+from convert.model import convert_checkpoint
+
+pytestmark = pytest.mark.slow
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+SAMPLES = [str(STDLIB / name) for name in ("textwrap.py", "shlex.py", "string.py", "json/encoder.py")]
+
+
+def _verify(checkpoint: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, list[str]]:
+    code = main(["verify", str(checkpoint), str(model), "--samples", *SAMPLES, "--logits-tokens", "64"])
+    return code, capsys.readouterr().out.splitlines()
+
+
+def test_a_faithful_conversion_passes(tiny_model: Path, tiny_gguf: Path, capsys) -> None:
+    code, lines = _verify(tiny_model, tiny_gguf, capsys)
+    assert code == 0
+    assert lines[0].startswith(f"tokens: {len(SAMPLES)} files") and lines[0].endswith(f"identical in {len(SAMPLES)}/{len(SAMPLES)} files")
+    assert "(threshold 1e-04)" in lines[1] and "top-1 agreement 100.0% (threshold 99%)" in lines[1]
+    assert lines[-1] == "verdict: PASS (thresholds for ALL_F32)"
+
+
+def test_changed_weights_fail_on_logits(tiny_model: Path, tmp_path: Path, capsys) -> None:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    changed = Path(shutil.copytree(tiny_model, tmp_path / "changed"))
+    tensors = load_file(changed / "model.safetensors")
+    tensors["model.layers.1.mlp.down_proj.weight"] += 0.01 * torch.randn_like(tensors["model.layers.1.mlp.down_proj.weight"])
+    save_file(tensors, changed / "model.safetensors", metadata={"format": "pt"})
+    code, lines = _verify(tiny_model, convert_checkpoint(changed, tmp_path / "changed.gguf", "f32"), capsys)
+    assert code == 1
+    assert lines[0].endswith(f"identical in {len(SAMPLES)}/{len(SAMPLES)} files")
+    assert lines[-1] == "verdict: FAIL (thresholds for ALL_F32)"
+
+
+def test_a_different_pre_tokenizer_fails_on_tokens(tiny_model: Path, tmp_path: Path, capsys) -> None:
+    other = Path(shutil.copytree(tiny_model, tmp_path / "other"))
+    config = json.loads((other / "tokenizer_config.json").read_text())
+    config["tokenizer_class"] = "Qwen2Tokenizer"  # transformers then splits with Qwen2's regex
+    (other / "tokenizer_config.json").write_text(json.dumps(config))
+    code, lines = _verify(tiny_model, convert_checkpoint(other, tmp_path / "other.gguf", "f32"), capsys)
+    assert code == 1
+    assert any(line.startswith("  differs: ") for line in lines)
+    assert lines[-1].startswith("verdict: FAIL")
