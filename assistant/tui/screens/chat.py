@@ -9,6 +9,7 @@ before its reply starts, so a killed app loses nothing shown as sent.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
@@ -47,6 +48,9 @@ from assistant.tui.widgets.status import Status, StatusBar
 if TYPE_CHECKING:
     from assistant.engine import Engine, GenerationStats
 
+#: Shortest interval between two streamed updates: a fast model's pieces are posted in
+#: batches, so the UI renders a frame per batch instead of falling behind per token.
+FRAME_S = 1 / 50
 #: Longest conversation title taken from its first message.
 TITLE_LENGTH = 48
 #: Mode -> what the empty input says.
@@ -209,8 +213,15 @@ class ChatScreen(Screen[None]):
                 engine, mode, turns, system=system, attachments=attachments, config=config,
                 should_cancel=lambda: cancel.is_set() or worker.is_cancelled,
             )
+            batch: list[str] = []
+            posted = 0.0
             for piece in generation:
-                self.post_message(self.ReplyPiece(piece))
+                batch.append(piece)
+                if time.perf_counter() - posted >= FRAME_S:
+                    self.post_message(self.ReplyPiece("".join(batch)))
+                    batch, posted = [], time.perf_counter()
+            if batch:
+                self.post_message(self.ReplyPiece("".join(batch)))
         except Exception as error:  # any failure ends this reply, never the conversation
             self.post_message(self.ReplyFailed(str(error) or type(error).__name__))
             return
