@@ -133,3 +133,17 @@ def test_a_sharded_checkpoint_converts_to_the_same_tensors(tiny_model: Path, tmp
     one = {t.name: t.data.tobytes() for t in gguf.GGUFReader(convert_checkpoint(tiny_model, tmp_path / "a.gguf", "f32")).tensors}
     many = {t.name: t.data.tobytes() for t in gguf.GGUFReader(convert_checkpoint(sharded, tmp_path / "b.gguf", "f32")).tensors}
     assert many == one
+
+
+def test_a_chat_template_is_carried_over(tiny_model: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from convert.model import convert_checkpoint
+
+    folder = Path(shutil.copytree(tiny_model, tmp_path / "chat"))
+    template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": template}))
+    reader = gguf.GGUFReader(convert_checkpoint(folder, tmp_path / "chat.gguf", "f32"))
+    assert _field(reader, gguf.Keys.Tokenizer.CHAT_TEMPLATE) == template

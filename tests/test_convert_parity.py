@@ -110,3 +110,21 @@ def test_logits_match_transformers(converted, case: str, out_type: str, samples:
     llama.close()
     assert report.tokens == LOGITS_TOKENS
     assert report.max_abs < MAX_ABS[out_type]
+
+
+def test_sentencepiece_vocabularies_keep_scores_bytes_and_bos(converted) -> None:
+    import gguf
+
+    from assistant.fim import PROJECT_SPECIAL_TOKENS
+
+    _, ggufs = converted("llama-spm")
+    fields = gguf.GGUFReader(ggufs["f32"]).fields
+    field = {key: fields[key].contents() for key in fields if key.startswith("tokenizer.")}.__getitem__
+    tokens, types = field(gguf.Keys.Tokenizer.LIST), field(gguf.Keys.Tokenizer.TOKEN_TYPE)
+    assert field(gguf.Keys.Tokenizer.MODEL) == "llama"
+    assert field(gguf.Keys.Tokenizer.ADD_BOS) is True
+    assert tokens[field(gguf.Keys.Tokenizer.BOS_ID)] == "<s>"
+    assert len(field(gguf.Keys.Tokenizer.SCORES)) == len(tokens)
+    assert sum(kind == gguf.TokenType.BYTE for kind in types) == 256
+    control = {t for t, kind in zip(tokens, types) if kind == gguf.TokenType.CONTROL}
+    assert control == {"<s>", "</s>", *PROJECT_SPECIAL_TOKENS} - {"<|endoftext|>"}
