@@ -99,7 +99,6 @@ class Mapped:
 
     gguf_name: str
     rotary: Rotary
-    tensor: gguf.MODEL_TENSOR
 
 
 class TensorMap:
@@ -114,7 +113,7 @@ class TensorMap:
                 hf = row.hf.format(bid=bid)
                 base = gguf.TENSOR_NAMES[row.tensor].format(bid=bid)
                 for suffix in family.suffixes:
-                    self._table[f"{hf}.{suffix}"] = Mapped(f"{base}.{suffix}", row.rotary, row.tensor)
+                    self._table[f"{hf}.{suffix}"] = Mapped(f"{base}.{suffix}", row.rotary)
 
     def map(self, hf_name: str, source: str) -> Mapped | None:
         """The GGUF destination of `hf_name`; None for ignorable buffers; error otherwise."""

@@ -5,13 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-#: Types the converter writes itself; any other goes through llama.cpp's quantizer (`cove quantize`).
-DIRECT_TYPES = ("f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0")
-#: llama.cpp-only types: converted to f16 first, then quantized by llama.cpp.
-LLAMA_CPP_TYPES = ("q6_k", "q5_k_m", "q5_k_s", "q4_k_m", "q4_k_s", "q3_k_l", "q3_k_m", "q3_k_s", "q2_k")
+
+def _types() -> tuple[list[str], list[str]]:
+    """(types the converter writes itself, types only llama.cpp's quantizer writes)."""
+    from convert.model import OUT_TYPES
+    from convert.quantize import QUANT_TYPES
+
+    return list(OUT_TYPES), [t.lower() for t in QUANT_TYPES if t.lower() not in OUT_TYPES]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    direct, via_llama_cpp = _types()
     parser.description = (
         "Convert a transformers checkpoint folder (LLaMA or Qwen2 family, safetensors, byte-level BPE "
         "tokenizer.json or SentencePiece tokenizer.model) to a GGUF model that llama.cpp loads. A folder "
@@ -30,10 +34,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, metavar="CHECKPOINT_DIR",
                         help="folder written by save_pretrained (model or peft adapter)")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.gguf", help="GGUF file to write")
-    parser.add_argument("--type", default="f16", type=str.lower, choices=DIRECT_TYPES + LLAMA_CPP_TYPES,
-                        metavar="TYPE",
-                        help=f"weight type (default f16): {', '.join(DIRECT_TYPES)}, or via llama.cpp "
-                             f"{', '.join(LLAMA_CPP_TYPES)}; norms always stay f32; adapters: f32, f16, bf16")
+    parser.add_argument("--type", default="f16", type=str.lower, choices=direct + via_llama_cpp, metavar="TYPE",
+                        help=f"weight type (default f16): {', '.join(direct)}, or through llama.cpp's quantizer "
+                             f"{', '.join(via_llama_cpp)}; norms always stay f32; adapters: f32, f16, bf16")
     parser.add_argument("--name", help="model name stored in the file (default: the folder name)")
     parser.add_argument("--license", help="license identifier stored in the file, e.g. MIT")
     parser.add_argument("--base", type=Path, metavar="BASE_DIR",
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _to_model(write, args: argparse.Namespace) -> None:
     """Write a full model of `args.type`: directly, or as f16 quantized by llama.cpp."""
-    if args.type in DIRECT_TYPES:
+    if args.type in _types()[0]:
         write(args.output, args.type)
         return
     import tempfile

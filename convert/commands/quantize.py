@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from convert.quantize import QUANT_TYPES
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from convert.quantize import QUANT_TYPES
+
     parser.description = (
         "Quantize a GGUF model with llama.cpp. Start from the f32/f16/bf16 file that `cove convert` writes; "
         "the output is written to a temporary file and renamed when complete."
