@@ -31,7 +31,6 @@ from assistant.config import EngineConfig
 from assistant.engine import Engine
 from assistant.store import MIGRATIONS, Store
 from assistant.tui.app import CoveApp
-from assistant.tui.screens import chat as chat_screen
 from assistant.tui.widgets.messages import MessageView
 from assistant.tui.widgets.prompt_input import PromptInput
 
@@ -159,10 +158,6 @@ def main() -> None:
         engine.close()
         # The app owns (and closes) its engine: each run gets a fresh one.
         in_app = asyncio.run(through_app(load(), config, folder / "app.sqlite3", args.repeat))
-        # The same with every piece posted on its own (no frame batching), for comparison.
-        chat_screen.FRAME_S, frame = 0.0, chat_screen.FRAME_S
-        unbatched = asyncio.run(through_app(load(), config, folder / "unbatched.sqlite3", args.repeat))
-        chat_screen.FRAME_S = frame
         report = {
             "model": args.model.name,
             "engine_alone": {
@@ -171,7 +166,6 @@ def main() -> None:
                 "tokens_per_s": round(statistics.median(t / ms * 1000 for t, ms in alone), 1),
             },
             "through_app": app_figures(in_app),
-            "through_app_unbatched": app_figures(unbatched),
             "history_write_ms": round(history_writes(folder), 2),
             "search_10k_messages_ms": {k: round(v, 2) for k, v in search_times(folder).items()},
         }

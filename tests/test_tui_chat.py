@@ -13,7 +13,7 @@ from assistant.chat import ChatConfig
 from assistant.errors import ModelError
 from assistant.store import Store
 from assistant.tui.app import CoveApp
-from assistant.tui.screens.chat import ChatScreen
+from assistant.tui.screens.chat import ChatScreen, Outbox
 from assistant.tui.screens.help import HelpScreen
 from assistant.tui.slash import SLASH_COMMANDS
 from assistant.tui.widgets.messages import MessageView
@@ -481,3 +481,10 @@ async def test_command_palette_offers_chat_actions(db):
         assert {"New conversation", "Regenerate reply", "Search conversations", "Switch model"} <= set(titles)
         await pilot.press("ctrl+p", *"help", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
+def test_outbox_asks_for_one_update_per_batch_of_pieces():
+    outbox = Outbox()
+    assert [outbox.put("a"), outbox.put("b"), outbox.put("c")] == [True, False, False]
+    assert outbox.take() == "abc"
+    assert outbox.put("d") is True

@@ -9,7 +9,6 @@ before its reply starts, so a killed app loses nothing shown as sent.
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
@@ -48,9 +47,6 @@ from assistant.tui.widgets.status import Status, StatusBar
 if TYPE_CHECKING:
     from assistant.engine import Engine, GenerationStats
 
-#: Shortest interval between two streamed updates: a fast model's pieces are posted in
-#: batches, so the UI renders a frame per batch instead of falling behind per token.
-FRAME_S = 1 / 50
 #: Longest conversation title taken from its first message.
 TITLE_LENGTH = 48
 #: Mode -> what the empty input says.
@@ -72,6 +68,31 @@ PALETTE = (
 )
 
 
+class Outbox:
+    """Streamed text on its way from the worker thread to the screen.
+
+    The worker posts a message only when the outbox goes from empty to non-empty, and the
+    screen takes everything waiting at once: a fast model's pieces are rendered a batch
+    per frame instead of a message per token (the UI would fall behind), and a slow
+    model's piece is shown the moment it arrives.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parts: list[str] = []
+
+    def put(self, text: str) -> bool:
+        """Add text; True when the screen must be told (the outbox was empty)."""
+        with self._lock:
+            self._parts.append(text)
+            return len(self._parts) == 1
+
+    def take(self) -> str:
+        with self._lock:
+            text, self._parts = "".join(self._parts), []
+        return text
+
+
 class ChatScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "cancel", "Stop", tooltip="stop the reply (its text so far is kept), or stop editing"),
@@ -84,9 +105,8 @@ class ChatScreen(Screen[None]):
         Binding("f1", "help", "Help", tooltip="this list of keys and commands"),
     ]
 
-    @dataclass
-    class ReplyPiece(Message):
-        text: str
+    class ReplyPieces(Message):
+        """New text is waiting in the reply's outbox."""
 
     @dataclass
     class ReplyDone(Message):
@@ -129,6 +149,7 @@ class ChatScreen(Screen[None]):
         #: The message being streamed, and the switch that stops it.
         self._reply: MessageView | None = None
         self._cancel = threading.Event()
+        self._outbox = Outbox()
         #: Id of the user message being edited (it and what follows are replaced on send).
         self._editing: int | None = None
         self._last_stats: dict | None = None
@@ -200,12 +221,15 @@ class ChatScreen(Screen[None]):
         self._reply = view
         self._cancel = threading.Event()
         self._set_activity("generating… (Esc stops)")
-        self._generate(self._engine, self._mode, turns, self._system, list(self._attachments), config, self._cancel)
+        self._outbox = Outbox()
+        self._generate(
+            self._engine, self._mode, turns, self._system, list(self._attachments), config, self._cancel, self._outbox
+        )
 
     @work(thread=True, exclusive=True, group="reply")
     def _generate(
         self, engine: "Engine", mode: str, turns: list[StoredMessage], system: str,
-        attachments: list[Attachment], config: ChatConfig, cancel: threading.Event,
+        attachments: list[Attachment], config: ChatConfig, cancel: threading.Event, outbox: "Outbox",
     ) -> None:
         worker = get_current_worker()
         try:
@@ -213,24 +237,19 @@ class ChatScreen(Screen[None]):
                 engine, mode, turns, system=system, attachments=attachments, config=config,
                 should_cancel=lambda: cancel.is_set() or worker.is_cancelled,
             )
-            batch: list[str] = []
-            posted = 0.0
             for piece in generation:
-                batch.append(piece)
-                if time.perf_counter() - posted >= FRAME_S:
-                    self.post_message(self.ReplyPiece("".join(batch)))
-                    batch, posted = [], time.perf_counter()
-            if batch:
-                self.post_message(self.ReplyPiece("".join(batch)))
+                if outbox.put(piece):
+                    self.post_message(self.ReplyPieces())
         except Exception as error:  # any failure ends this reply, never the conversation
             self.post_message(self.ReplyFailed(str(error) or type(error).__name__))
             return
         self.post_message(self.ReplyDone(generation.text, generation.stats))
 
-    @on(ReplyPiece)
-    async def _reply_piece(self, message: ReplyPiece) -> None:
-        if self._reply is not None:
-            await self._reply.write(message.text)
+    @on(ReplyPieces)
+    async def _reply_pieces(self) -> None:
+        text = self._outbox.take()
+        if self._reply is not None and text:
+            await self._reply.write(text)
 
     @on(ReplyDone)
     async def _reply_done(self, message: ReplyDone) -> None:
