@@ -214,14 +214,12 @@ class ChatScreen(Screen[None]):
     async def _start_reply(self, *, regenerate: bool = False) -> None:
         config = self._config.for_regenerate() if regenerate else self._config
         turns = self._store.messages(self._conversation_id)
+        self._cancel, self._outbox = threading.Event(), Outbox()
         view = MessageView("assistant", mode=self._mode)
-        log = self.query_one(ChatLog)
-        await log.mount(view)
+        await self.query_one(ChatLog).mount(view)
         await view.start_stream()
         self._reply = view
-        self._cancel = threading.Event()
         self._set_activity("generating… (Esc stops)")
-        self._outbox = Outbox()
         self._generate(
             self._engine, self._mode, turns, self._system, list(self._attachments), config, self._cancel, self._outbox
         )
