@@ -16,7 +16,7 @@ from assistant.tui.app import CoveApp
 from assistant.tui.screens.chat import ChatScreen, Outbox
 from assistant.tui.screens.help import HelpScreen
 from assistant.tui.slash import SLASH_COMMANDS
-from assistant.tui.widgets.messages import MessageView
+from assistant.tui.widgets.messages import ChatLog, MessageView
 from assistant.tui.widgets.prompt_input import PromptInput
 from assistant.tui.widgets.status import StatusBar
 from tui_fakes import REPLY, FakeEngine, split_pieces
@@ -488,3 +488,27 @@ def test_outbox_asks_for_one_update_per_batch_of_pieces():
     assert [outbox.put("a"), outbox.put("b"), outbox.put("c")] == [True, False, False]
     assert outbox.take() == "abc"
     assert outbox.put("d") is True
+
+
+async def test_the_log_follows_a_streaming_reply_only_while_the_user_is_at_the_bottom(db):
+    gate = threading.Semaphore(0)
+    lines = "".join(f"line {n}\n\n" for n in range(80))
+    app = make_app(db, FakeEngine(lines, gate=gate))
+    async with app.run_test(size=SIZE) as pilot:
+        log = app.screen.query_one(ChatLog)
+        await type_and_send(pilot, "count")
+        gate.release(60)
+        await wait_for(pilot, lambda: "line 29" in views(app)[-1].query_one(Markdown).source)
+        await pilot.pause(0.1)
+        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y
+        log.scroll_home(animate=False)
+        await pilot.pause()
+        gate.release(60)
+        await wait_for(pilot, lambda: "line 59" in views(app)[-1].query_one(Markdown).source)
+        await pilot.pause(0.1)
+        assert log.scroll_y == 0
+        log.scroll_end(animate=False)
+        gate.release(len(split_pieces(lines)))
+        await wait_for(pilot, lambda: idle(app))
+        await pilot.pause(0.1)
+        assert log.scroll_y == log.max_scroll_y
