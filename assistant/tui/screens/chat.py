@@ -1,9 +1,10 @@
 """The chat screen: conversations on the left, the log and the input on the right.
 
 The screen owns the conversation state and the model; widgets only post messages. A
-reply runs in a thread worker (llama.cpp blocks) that posts each piece back; the screen
-appends it to the streaming message. Every user message is committed to the history
-before its reply starts, so a killed app loses nothing shown as sent.
+reply runs in a thread worker (llama.cpp blocks) that hands its pieces over through an
+`Outbox`; the screen appends them to the streaming message and re-renders it once in
+full at the end. Every user message is committed to the history before its reply
+starts, so a killed app loses nothing shown as sent.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from assistant.chat import (
     start_reply,
 )
 from assistant.errors import CoveError
-from assistant.store import Store, StoredMessage, export_conversation
+from assistant.store import SearchHit, Store, StoredMessage, export_conversation
 from assistant.tui.screens.confirm import ConfirmScreen
 from assistant.tui.screens.help import HelpScreen
 from assistant.tui.screens.prompt import PromptScreen
@@ -331,7 +332,7 @@ class ChatScreen(Screen[None]):
     def action_search(self) -> None:
         self.app.push_screen(SearchScreen(self._store), self._search_chosen)
 
-    async def _search_chosen(self, hit) -> None:
+    async def _search_chosen(self, hit: SearchHit | None) -> None:
         if hit is not None:
             await self._guarded(lambda: self._open_at(hit.conversation_id, hit.message_id))
 
