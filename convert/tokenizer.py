@@ -105,16 +105,20 @@ def read_vocab(folder: Path, vocab_size: int) -> Vocab:
     return vocab
 
 
-def _as_transformers_loads_it(folder: Path) -> dict[str, Any]:
-    """The tokenizer `AutoTokenizer` builds from `folder`, in tokenizer.json form."""
+def load_transformers_tokenizer(folder: Path):
+    """`AutoTokenizer.from_pretrained(folder)`, or a one-line error."""
     from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder)
+        return AutoTokenizer.from_pretrained(folder)
     except Exception as error:  # transformers raises many unrelated types for a bad folder
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise CoveError(f"transformers cannot load the tokenizer in {folder} ({detail}): save it again") from None
-    backend = getattr(tokenizer, "backend_tokenizer", None)
+
+
+def _as_transformers_loads_it(folder: Path) -> dict[str, Any]:
+    """The tokenizer `AutoTokenizer` builds from `folder`, in tokenizer.json form."""
+    backend = getattr(load_transformers_tokenizer(folder), "backend_tokenizer", None)
     return json.loads(backend.to_str()) if backend is not None else {}
 
 

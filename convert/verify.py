@@ -18,6 +18,8 @@ import gguf
 import numpy as np
 
 from assistant.errors import CoveError
+from convert.checkpoint import Checkpoint
+from convert.tokenizer import load_transformers_tokenizer
 
 FT = gguf.LlamaFileType
 #: File suffixes read as sample source files when a folder is given.
@@ -158,6 +160,11 @@ def logits_of_transformers(model, ids: list[int]) -> np.ndarray:
 
 
 def compare_logits(expected: np.ndarray, actual: np.ndarray) -> LogitsReport:
+    if expected.shape != actual.shape:
+        raise CoveError(
+            f"the GGUF has a vocabulary of {actual.shape[-1]} and the checkpoint {expected.shape[-1]}: "
+            "the GGUF was not converted from this checkpoint"
+        )
     return LogitsReport(
         tokens=len(expected),
         max_abs=float(np.abs(expected - actual).max()),
@@ -189,11 +196,12 @@ def file_type_of(path: Path) -> int:
 def verify(source: Path, model_path: Path, samples: dict[str, str], logits_tokens: int = 256) -> Verdict:
     """Compare the GGUF at `model_path` with the transformers checkpoint in `source`."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     if not samples:
         raise CoveError("no readable sample files to compare tokenization on: give source files or folders")
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    Checkpoint.open(source)  # a folder that is not a checkpoint fails here, in one line
+    tokenizer = load_transformers_tokenizer(source)
     llama = load_llama(model_path, n_ctx=max(logits_tokens, 64))
     tokens = compare_tokens(tokenizer, llama, samples)
     ids = logits_ids(tokenizer, samples.values(), logits_tokens)
