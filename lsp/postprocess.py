@@ -3,12 +3,14 @@
 Pure functions over strings. The top complaints about editor completion (see
 docs/EDITORS.md) are completions that break syntax, repeat the text after the cursor, or
 run on past the block; each step here fixes one of those, in the order `finish` applies:
-line and blank-line stops, the indentation-aware block end, lines the suffix already has,
-brackets the suffix already closes, a tail that repeats the suffix, and whitespace.
+characters of broken output, line and blank-line stops, the indentation-aware
+block end, lines the suffix already has, brackets the suffix already closes, a tail that
+repeats the suffix, and whitespace.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 #: closer -> opener.
@@ -17,6 +19,9 @@ BRACKETS = {")": "(", "]": "[", "}": "{"}
 CLOSING_TAIL = ")]}\"'`;,: \t"
 #: Where a multi-line completion stops: a blank line ends a paragraph of code.
 BLANK_LINE = "\n\n"
+#: Unicode categories no code completion contains: control and unassigned characters,
+#: and the line/paragraph separators that editors split lines at.
+GARBAGE = {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ def rules_for(line_prefix: str, line_suffix: str, *, multiline: bool, max_chars_
 def finish(text: str, *, prefix: str, suffix: str, line_prefix: str, rules: Rules) -> str:
     """The completion to show for model output `text`; "" when there is nothing worth showing."""
     line_suffix = suffix.split("\n", 1)[0]
+    text = drop_garbage(text)
     for stop in ("\n",) * rules.single_line + rules.stop_texts:
         text = _cut(text, stop)
     if not rules.single_line:
@@ -53,6 +59,13 @@ def finish(text: str, *, prefix: str, suffix: str, line_prefix: str, rules: Rule
 def _cut(text: str, stop: str) -> str:
     index = text.find(stop)
     return text if index < 0 else text[:index]
+
+
+def drop_garbage(text: str) -> str:
+    """`text` without characters no code completion contains: control characters (tabs and
+    newlines aside), invalid bytes decoded as U+FFFD, line separators (editors would split
+    lines there and disagree with the server about positions)."""
+    return "".join(c for c in text if c in "\t\n" or not (c == "\ufffd" or unicodedata.category(c) in GARBAGE))
 
 
 def indent(line: str) -> int:

@@ -129,8 +129,8 @@ class CoveServer(LanguageServer):
         if "\r\n" in source:
             completion = completion.replace("\n", "\r\n")
         word = _WORD.search(text, text.rfind("\n", 0, normalized) + 1, normalized).group()
-        return Placement(completion, document.client_position_at_offset(offset), word,
-                         document.client_position_at_offset(offset - len(word)))
+        return Placement(completion, client_position(document, offset), word,
+                         client_position(document, offset - len(word)))
 
     def remember(self, uri: str) -> None:
         """Mark a document as recently used (it stays available as context after closing)."""
@@ -140,6 +140,18 @@ class CoveServer(LanguageServer):
             self.recent.move_to_end(uri)
             while len(self.recent) > RECENT_DOCUMENTS + 1:
                 self.recent.popitem(last=False)
+
+
+def client_position(document: TextDocument, offset: int) -> types.Position:
+    """The position of `offset` in the client's units. (pygls' `client_position_at_offset`
+    fails on an empty document and puts the end of a last line without a newline on the
+    line after it.)"""
+    lines = document.lines
+    for number, line in enumerate(lines):
+        if offset < len(line) or (number == len(lines) - 1 and not line.endswith(("\n", "\r"))):
+            return document.position_codec.position_to_client_units(lines, types.Position(number, offset))
+        offset -= len(line)
+    return types.Position(len(lines), 0)
 
 
 # ---- handlers ------------------------------------------------------------------------

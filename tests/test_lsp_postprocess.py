@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lsp.postprocess import Rules, balance_brackets, block_end, drop_repeated_lines, finish, rules_for, trim_suffix_overlap
+from lsp.postprocess import (
+    Rules, balance_brackets, block_end, drop_garbage, drop_repeated_lines, finish, rules_for, trim_suffix_overlap,
+)
 
 SINGLE = Rules(single_line=True, stop_texts=())
 MULTI = Rules(single_line=False, stop_texts=("\n\n",))
@@ -89,3 +91,12 @@ def test_whitespace_only_output_gives_nothing():
 def test_finish_combines_the_rules_for_a_mid_line_call():
     result = finish("a, b)\nnext_line()", prefix="total = add(", suffix=")\n", line_prefix="total = add(", rules=SINGLE)
     assert result == "a, b"
+
+
+@pytest.mark.parametrize("garbage", ["\x0b", "\x1a", "\ufffd", "\u2028", "\x00"])
+def test_characters_of_broken_output_are_dropped(garbage):
+    assert drop_garbage(f"value{garbage}more") == "valuemore"
+
+
+def test_tabs_and_newlines_are_not_garbage():
+    assert drop_garbage("if x:\n\treturn 1") == "if x:\n\treturn 1"

@@ -28,11 +28,13 @@ SLOW = {"maxTokens": 1800, "timeBudgetMs": 30000}
 pytestmark = pytest.mark.slow
 
 
-@pytest_lsp.fixture(config=SERVER, params=["visual_studio_code", "neovim"])
+@pytest_lsp.fixture(config=SERVER)
 async def client(request, lsp_client: LanguageClient, tiny_gguf: Path):
-    """A server initialized the way a real editor would, with the tiny model."""
+    """A server initialized the way a real editor would (VS Code unless the test names
+    another through indirect parametrization), with the tiny model."""
+    editor = getattr(request, "param", "visual_studio_code")
     await lsp_client.initialize_session(types.InitializeParams(
-        capabilities=client_capabilities(request.param), initialization_options={"model": str(tiny_gguf)},
+        capabilities=client_capabilities(editor), initialization_options={"model": str(tiny_gguf)},
     ))
     yield
     await lsp_client.shutdown_session()
@@ -107,6 +109,10 @@ async def test_initialize_advertises_inline_completion_and_the_completion_fallba
     assert result.server_info.name == "cove"
 
 
+EDITORS = pytest.mark.parametrize("client", ["visual_studio_code", "neovim", "emacs"], indirect=True)
+
+
+@EDITORS
 async def test_inline_completion_is_placed_at_the_cursor(client: LanguageClient):
     uri = open_document(client, WORDS)
     position, items = await first_completion(client, uri, word_ends(WORDS))
@@ -115,12 +121,22 @@ async def test_inline_completion_is_placed_at_the_cursor(client: LanguageClient)
     assert last["served_from"] == "model" and last["generated_tokens"] > 0
 
 
+@EDITORS
 async def test_completion_item_replaces_the_word_before_the_cursor(client: LanguageClient):
     uri = open_document(client, WORDS)
     position, items = await first_completion(client, uri, word_ends(WORDS), complete)
     start = types.Position(position.line, WORDS.splitlines()[position.line].index("compute_"))
     assert items[0].text_edit.range == types.Range(start, position)
     assert items[0].text_edit.new_text.startswith(f"compute_{position.line}")
+
+
+async def test_the_end_of_a_last_line_without_a_newline_is_placed_on_that_line(client: LanguageClient):
+    for number in range(8):
+        line = f"result = compute_{number}"
+        uri = open_document(client, WORDS + line, f"end{number}.py")
+        if items := await inline(client, uri, 8, len(line)):
+            break
+    assert items[0].range.start == types.Position(8, len(line))
 
 
 async def test_a_full_document_change_is_applied(client: LanguageClient):
