@@ -43,7 +43,7 @@ def is_adapter(folder: Path) -> bool:
 class AdapterConfig:
     """The parts of adapter_config.json that decide how the adapter converts."""
 
-    rank: int
+    #: What llama.cpp's `adapter.lora.alpha` must be for its alpha / r to equal peft's scaling.
     alpha: float
     base: str | None
 
@@ -68,7 +68,7 @@ def read_adapter_config(folder: Path) -> AdapterConfig:
     if config.get("use_rslora"):
         # llama.cpp scales by alpha / r, so rsLoRA's alpha / sqrt(r) is carried in alpha.
         alpha = alpha * math.sqrt(rank)
-    return AdapterConfig(rank, alpha, config.get("base_model_name_or_path"))
+    return AdapterConfig(alpha, config.get("base_model_name_or_path"))
 
 
 def base_folder(adapter: Path, base: Path | None) -> Path:
