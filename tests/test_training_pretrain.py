@@ -181,11 +181,12 @@ def test_bad_settings_name_the_problem(override, message):
         load_config("tiny", overrides=override)
 
 
-def test_train_help_needs_no_torch():
+@pytest.mark.parametrize("command, flag", [("train", "--resume"), ("finetune", "--replay"), ("eval", "--humaneval")])
+def test_help_needs_no_torch(command, flag):
     code = ("import sys, contextlib, io\nfrom assistant.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
-            "    try: main(['train', '--help'])\n    except SystemExit: pass\n"
-            "assert 'REPO' in out.getvalue() and '--resume' in out.getvalue()\n"
+            f"    try: main([{command!r}, '--help'])\n    except SystemExit: pass\n"
+            f"assert {flag!r} in out.getvalue() and 'examples:' in out.getvalue(), out.getvalue()\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'peft')))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr

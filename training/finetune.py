@@ -57,6 +57,7 @@ class FinetuneConfig(TrainConfig):
     report_infill_tasks: int = 40
     report_humaneval_tasks: int = 40
     # Finetuning defaults that differ from pretraining.
+    out_dir: str = "runs/finetune"
     lr: float = 3e-4
     min_lr: float = 3e-5
     max_steps: int = 300

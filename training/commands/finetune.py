@@ -38,9 +38,6 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = overrides_of(args) | {"sources": [str(s) for s in args.sources], "base": str(Path(args.base).expanduser()),
                                       "replay_sources": args.replay, "merge": True if args.merge else None}
-    overrides.setdefault("out_dir", None)
-    if overrides["out_dir"] is None:
-        overrides["out_dir"] = "runs/finetune"
     cfg = load_config(args.preset, args.config, overrides, base=FinetuneConfig)
     outcome = finetune(cfg, resume=args.resume)
     if outcome["interrupted"]:
