@@ -479,7 +479,7 @@ class ChatScreen(Screen[None]):
         self._last_stats = None
         self.query_one(PromptInput).placeholder = PLACEHOLDERS[self._mode]
         self._set_activity("")
-        self.notify(f"switched to {self._engine.model_name} ({MODE_LABELS[self._mode]})")
+        self.notify(f"switched to {self._engine.model_name}: {MODE_LABELS[self._mode]} mode")
 
     @on(ModelFailed)
     def _model_failed(self, message: ModelFailed) -> None:
