@@ -147,3 +147,18 @@ def test_a_chat_template_is_carried_over(tiny_model: Path, tmp_path: Path) -> No
     (folder / "tokenizer_config.json").write_text(json.dumps({**config, "chat_template": template}))
     reader = gguf.GGUFReader(convert_checkpoint(folder, tmp_path / "chat.gguf", "f32"))
     assert _field(reader, gguf.Keys.Tokenizer.CHAT_TEMPLATE) == template
+
+
+@pytest.mark.parametrize("out_type", ["f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0"])
+def test_every_direct_type_loads_without_a_warning(tiny_model: Path, tmp_path: Path, out_type: str) -> None:
+    import llama_cpp
+
+    from convert.model import OUT_TYPES, convert_checkpoint
+
+    path = convert_checkpoint(tiny_model, tmp_path / f"{out_type}.gguf", out_type)
+    tensors = {t.name: t.tensor_type for t in gguf.GGUFReader(path).tensors}
+    assert tensors["blk.0.ffn_up.weight"] == OUT_TYPES[out_type].weights
+    assert tensors["blk.0.ffn_norm.weight"] == Q.F32
+    with warnings_of_llama_cpp() as warnings:
+        llama_cpp.Llama(model_path=str(path), n_ctx=64, verbose=True).close()
+    assert warnings == []

@@ -128,3 +128,24 @@ def test_sentencepiece_vocabularies_keep_scores_bytes_and_bos(converted) -> None
     assert sum(kind == gguf.TokenType.BYTE for kind in types) == 256
     control = {t for t, kind in zip(tokens, types) if kind == gguf.TokenType.CONTROL}
     assert control == {"<s>", "</s>", *PROJECT_SPECIAL_TOKENS} - {"<|endoftext|>"}
+
+
+def test_tied_embeddings_need_no_output_tensor(tiny_cache: Path, tmp_path: Path, samples: dict[str, str]) -> None:
+    import gguf
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    source = _checkpoint(tiny_cache, "qwen2-bpe")
+    tied = tmp_path / "tied"
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, tie_word_embeddings=True)
+    model.tie_weights()  # lm_head becomes the embedding, and save_pretrained stores it once
+    model.save_pretrained(tied)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy2(source / name, tied / name)
+    path = convert_checkpoint(tied, tmp_path / "tied.gguf", "f32")
+    assert "output.weight" not in {t.name for t in gguf.GGUFReader(path).tensors}
+    ids = logits_ids(AutoTokenizer.from_pretrained(tied), samples.values(), LOGITS_TOKENS)
+    expected = logits_of_transformers(AutoModelForCausalLM.from_pretrained(tied, dtype=torch.float32), ids)
+    llama = load_llama(path, n_ctx=LOGITS_TOKENS)
+    assert compare_logits(expected, logits_of_llama(llama, ids)).max_abs < MAX_ABS["f32"]
+    llama.close()
