@@ -53,6 +53,9 @@ def _rope(config: dict[str, Any], source: str) -> tuple[float, tuple[str, float]
 
 def read_hparams(config: dict[str, Any], source: str) -> HParams:
     """The hyper-parameters of a config.json, or an error naming the missing key."""
+    if config.get("use_sliding_window"):
+        raise CoveError(f"{source} enables sliding-window attention, which llama.cpp's {config.get('model_type')} "
+                        "models do not apply: the converted model would attend differently")
     hidden = _need(config, "hidden_size", source)
     heads = _need(config, "num_attention_heads", source)
     theta, scaling = _rope(config, source)
