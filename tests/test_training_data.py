@@ -202,3 +202,30 @@ def test_config_is_saved_in_the_manifest(tmp_path):
     cfg = config(tmp_path, [repo])
     manifest = build_dataset(cfg, tmp_path / "data", log=lambda _: None)
     assert manifest["settings"]["mixture"] == dataclasses.asdict(cfg)["mixture"]
+
+
+def test_language_lists_choose_what_is_kept(tmp_path):
+    write_repo(tmp_path, {"a.py": "x = 1\n", "b.js": "let x = 1;\n", "c.go": "package c\n"})
+    dropped: Counter = Counter()
+    kept = [f.path for f in walk_repository(tmp_path, Filters(languages=frozenset({"python", "go"}),
+                                                              exclude_languages=frozenset({"go"})), dropped)]
+    assert kept == ["a.py"] and dropped == Counter({"language": 2})
+
+
+def test_git_url_is_cloned_and_read(tmp_path):
+    import subprocess
+
+    origin = write_repo(tmp_path / "origin", {"main.py": code_file("cloned")})
+    git = ["git", "-C", str(origin), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(origin)], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-q", "-m", "init"], check=True)
+    manifest = build_dataset(config(tmp_path, [], sources=[f"file://{origin}"], val_fraction=0.0), tmp_path / "data",
+                             log=lambda _: None)
+    assert manifest["files"]["train"][0].endswith("/main.py")
+
+
+def test_small_repository_still_holds_out_one_file(tmp_path):
+    repo = write_repo(tmp_path / "repo", {f"m{i}.py": code_file(f"v{i}") for i in range(3)})
+    manifest = build_dataset(config(tmp_path, [repo], val_fraction=0.01), tmp_path / "data", log=lambda _: None)
+    assert len(manifest["files"]["val"]) == 1 and len(manifest["files"]["train"]) == 2

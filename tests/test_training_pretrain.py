@@ -190,3 +190,13 @@ def test_help_needs_no_torch(command, flag):
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformers', 'peft')))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+
+
+def test_metrics_are_mirrored_to_tensorboard(tmp_path):
+    from training.metrics import MetricsLog
+
+    log = MetricsLog(tmp_path / "metrics.jsonl", tensorboard=True)
+    log.write("train", 1, loss=2.5)
+    log.close()
+    assert read_metrics(tmp_path / "metrics.jsonl", "train")[0]["loss"] == 2.5
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
