@@ -137,10 +137,11 @@ def _chat_reply(engine, turns, system, attachments, config, should_cancel) -> "G
     """Render the turns with the model's template, dropping the oldest turns that do not fit."""
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    # The engine adds BOS itself; the template's end-of-turn text is only a stop, and the
-    # engine already stops on end-of-generation tokens.
+    # The engine adds BOS itself; templates that close past turns with `{{ eos_token }}`
+    # get the model's real spelling of it.
+    eos = engine.token_text(engine.eos_token_id) if engine.eos_token_id is not None else ""
     formatter = Jinja2ChatFormatter(
-        template=engine.chat_template, eos_token="", bos_token="", add_generation_prompt=True
+        template=engine.chat_template, eos_token=eos, bos_token="", add_generation_prompt=True
     )
     head = _system_message(system, attachments)
     room = engine.n_ctx - config.max_tokens

@@ -190,18 +190,19 @@ class Engine:
         ids = [lib.llama_vocab_fim_pre(vocab), lib.llama_vocab_fim_suf(vocab), lib.llama_vocab_fim_mid(vocab)]
         if any(_token_or_none(i) is None for i in ids):
             return None
-        prefix, suffix, middle = (self._token_text(i) for i in ids)
+        prefix, suffix, middle = (self.token_text(i) for i in ids)
         for family in FAMILIES:
             if (family.prefix, family.suffix, family.middle) == (prefix, suffix, middle):
                 return family
-        optional = {name: self._token_text(i) if _token_or_none(i) is not None else None
+        optional = {name: self.token_text(i) if _token_or_none(i) is not None else None
                     for name, i in (("pad", lib.llama_vocab_fim_pad(vocab)), ("file_sep", lib.llama_vocab_fim_sep(vocab)),
                                     ("repo", lib.llama_vocab_fim_rep(vocab)))}
         if (optional["file_sep"] is None) != (optional["repo"] is None):
             optional["file_sep"] = optional["repo"] = None
         return FimTokens("model", prefix, suffix, middle, **optional)
 
-    def _token_text(self, token: int) -> str:
+    def token_text(self, token: int) -> str:
+        """The vocabulary's spelling of a token, control tokens included (for chat templates)."""
         return self._lib.llama_vocab_get_text(self._vocab, token).decode("utf-8", errors="replace")
 
     def _detect_fim(self, spec: str) -> FimFormat | None:

@@ -143,3 +143,9 @@ def test_code_blocks_are_the_fences_of_a_chat_reply_in_order():
 
 def test_a_completion_reply_is_one_code_block():
     assert code_blocks("return 1", COMPLETION) == ["return 1"]
+
+
+def test_templates_that_close_turns_with_eos_get_the_models_spelling():
+    engine = FakeEngine(chat_template="{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}")
+    start_reply(engine, CHAT, [Turn("user", "hi"), Turn("assistant", "yo"), Turn("user", "q")]).result()
+    assert engine.requests[-1][1] == "hi<|im_end|>yo<|im_end|>q<|im_end|>"

@@ -53,6 +53,7 @@ class FakeEngine:
         self.gate = gate
         self.lock = threading.Lock()
         self.closed = False
+        self.eos_token_id = 0
         #: Every request: ("generate", prompt) or ("infill", prefix, suffix, extra).
         self.requests: list[tuple] = []
         #: The sampling temperature of every generate request.
@@ -60,6 +61,9 @@ class FakeEngine:
 
     def tokenize(self, text: str, special: bool = False) -> list[int]:
         return list(range(len(split_pieces(text))))
+
+    def token_text(self, token: int) -> str:
+        return "<|im_end|>"
 
     def generate(
         self, prompt: str | list[Piece], *, stop: StopRules = StopRules(),
