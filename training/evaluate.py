@@ -136,7 +136,7 @@ def generate(lm: LoadedModel, prompt: list[int], max_new_tokens: int, stop_ids: 
         out = lm.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
                                 eos_token_id=stops, pad_token_id=stops[0], **sampling)
     new = out[0, len(prompt):].tolist()
-    cut = next((i for i, t in enumerate(new) if t in stop_ids), len(new))
+    cut = next((i for i, t in enumerate(new) if t in stops), len(new))
     return new[:cut]
 
 

@@ -255,20 +255,20 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
     with StopSignal() as stop:
         while step < cfg.max_steps:
             began = time.perf_counter()
-            total = 0.0
+            total = torch.zeros((), device=dist.device)  # summed on the device: no sync per micro-step
             for micro in range(accum):
                 rows = batches.micro_batch(step, micro, cfg.micro_batch, dist.rank, dist.world)
                 sync = micro == accum - 1 or dist.world == 1
                 with contextlib.nullcontext() if sync else model.no_sync():
                     loss = batch_loss(model, rows, dist.device)
                     (loss / accum).backward()
-                total += float(loss.detach())
+                total += loss.detach()
             grad_norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip) if cfg.grad_clip > 0 else None
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            loss_value = dist.mean(total / accum)
+            loss_value = dist.mean(float(total) / accum)
             elapsed = time.perf_counter() - began
             rate = tokens_per_step / elapsed
             if metrics and (step % cfg.log_every == 0 or step == cfg.max_steps):
