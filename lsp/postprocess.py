@@ -1,11 +1,11 @@
 """Turning what the model wrote into what the editor shows.
 
-Pure functions over strings. The top complaints about editor completion (see
-docs/EDITORS.md) are completions that break syntax, repeat the text after the cursor, or
-run on past the block; each step here fixes one of those, in the order `finish` applies:
-characters of broken output, line and blank-line stops, the indentation-aware
-block end, lines the suffix already has, brackets the suffix already closes, a tail that
-repeats the suffix, and whitespace.
+Pure functions over strings. Users' top complaints about editor completion tools are
+completions that break syntax, repeat the text after the cursor, or run on past the
+block; each step here fixes one of those, in the order `finish` applies: characters of
+broken output, line and blank-line stops, the indentation-aware block end, lines the
+suffix already has, brackets the suffix already closes, a tail that repeats the suffix,
+and whitespace.
 """
 
 from __future__ import annotations
