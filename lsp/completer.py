@@ -89,6 +89,7 @@ class Completer:
         """(Re)load the backend on the worker (after any running request); the future
         resolves to the error message, or None when it loaded."""
         self._newest = None  # whatever runs now is stale
+        self.cache.clear()
         self._loading = asyncio.get_running_loop().run_in_executor(self._worker, self._load)
         self._load_requested.set()
         return self._loading
@@ -97,7 +98,6 @@ class Completer:
         old, self.backend = self.backend, None
         if old is not None:
             old.close()
-        self.cache.clear()
         try:
             backend = load_backend(self.settings)
         except CoveError as error:

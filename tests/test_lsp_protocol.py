@@ -9,9 +9,11 @@ import itertools
 import json
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -198,3 +200,48 @@ def test_random_edits_and_junk_never_kill_the_server_or_corrupt_its_documents(se
     seen = server.status()["documents"][uri]
     assert seen == {"version": version, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
     server.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+
+
+# ---- the command line ----------------------------------------------------------------
+
+
+def test_tcp_transport_answers_initialize():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "COVE_CONFIG": os.devnull}
+    process = subprocess.Popen([sys.executable, "-m", "assistant", "lsp", "--tcp", f"127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        connection = _connect(port)
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                           "params": {"processId": None, "rootUri": None, "capabilities": {}}}).encode()
+        connection.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        reader = connection.makefile("rb")
+        length = int(reader.readline().split(b":")[1])
+        while reader.readline() != b"\r\n":
+            pass
+        answer = json.loads(reader.read(length))
+        assert answer["result"]["serverInfo"]["name"] == "cove"
+        connection.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _connect(port: int) -> socket.socket:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return socket.create_connection(("127.0.0.1", port), timeout=10)
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def test_a_bad_tcp_address_is_a_one_line_error():
+    result = subprocess.run([sys.executable, "-m", "assistant", "lsp", "--tcp", "nowhere"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["cove: error: --tcp 'nowhere' is not HOST:PORT: use e.g. --tcp 127.0.0.1:2087"]
