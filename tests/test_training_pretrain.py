@@ -200,3 +200,15 @@ def test_metrics_are_mirrored_to_tensorboard(tmp_path):
     log.close()
     assert read_metrics(tmp_path / "metrics.jsonl", "train")[0]["loss"] == 2.5
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_missing_repository_is_a_one_line_error(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "assistant", "train", str(tmp_path / "nowhere"), "--preset", "tiny",
+                             "--out", str(tmp_path / "run")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "not a folder" in result.stderr
+
+
+@pytest.mark.slow
+def test_compiled_training_gives_the_eager_losses(tmp_path, repo, finished_run):
+    pretrain(tiny(tmp_path, repo, compile=True, max_steps=12), log=lambda _: None)
+    torch.testing.assert_close(torch.tensor(losses(tmp_path / "run")), torch.tensor(losses(finished_run)), rtol=1e-4, atol=1e-4)

@@ -132,13 +132,21 @@ def autocast(device: "torch.device"):
     return contextlib.nullcontext()
 
 
-def batch_loss(model, rows: np.ndarray, device) -> "torch.Tensor":
-    """Mean next-token cross-entropy of rows [B, T+1]: every position is a real token."""
+def to_device(rows: np.ndarray, device) -> "torch.Tensor":
     import torch
+
+    return torch.from_numpy(rows).to(device, non_blocking=True)
+
+
+def token_loss(model, tokens: "torch.Tensor") -> "torch.Tensor":
+    """Mean next-token cross-entropy of rows [B, T+1]: every position is a real token.
+
+    One function for forward and loss, so that torch.compile fuses the log-softmax and
+    the loss with the model instead of materialising the logits' gradient separately.
+    """
     import torch.nn.functional as F
 
-    tokens = torch.from_numpy(rows).to(device, non_blocking=True)
-    with autocast(device):
+    with autocast(tokens.device):
         logits = model(input_ids=tokens[:, :-1]).logits
     return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), tokens[:, 1:].reshape(-1))
 
@@ -156,7 +164,7 @@ def mean_loss(model, rows: TokenRows, limit: int, micro_batch: int, device) -> f
     with torch.no_grad():
         for start in range(0, count, micro_batch):
             batch = np.stack([rows[i] for i in range(start, min(count, start + micro_batch))])
-            total += float(batch_loss(model, batch, device)) * len(batch)
+            total += float(token_loss(model, to_device(batch, device))) * len(batch)
     model.train(was_training)
     return total / count
 
@@ -224,12 +232,11 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
         checkpoint.set_rng_state(state["rng"])
         start = state["step"]
         log(f"resuming from {found.name} at step {start}")
-    if cfg.compile:
-        model = torch.compile(model)
     if dist.world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         model = DistributedDataParallel(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+    loss_of = torch.compile(token_loss) if cfg.compile else token_loss
 
     config = raw.config
     head_dim = config.hidden_size // config.num_attention_heads
@@ -260,7 +267,7 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
                 rows = batches.micro_batch(step, micro, cfg.micro_batch, dist.rank, dist.world)
                 sync = micro == accum - 1 or dist.world == 1
                 with contextlib.nullcontext() if sync else model.no_sync():
-                    loss = batch_loss(model, rows, dist.device)
+                    loss = loss_of(model, to_device(rows, dist.device))
                     (loss / accum).backward()
                 total += loss.detach()
             grad_norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip) if cfg.grad_clip > 0 else None
