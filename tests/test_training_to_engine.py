@@ -28,7 +28,7 @@ def engine(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("e2e")
     repo = sample_repo(tmp / "repo", count=6)
-    cfg = load_config("tiny", overrides={"sources": [str(repo)], "out_dir": str(tmp / "run"), "max_steps": 2})
+    cfg = load_config("tiny", overrides={"sources": [str(repo)], "out_dir": str(tmp / "run"), "max_steps": 3})
     pretrain(cfg, log=lambda _: None)
     gguf = convert_checkpoint(tmp / "run" / "model", tmp / "tiny.gguf", "f32", name="cove-trained-tiny")
     loaded = Engine.load(EngineConfig(model=gguf, n_ctx=256))
