@@ -124,8 +124,8 @@ class CoveServer(LanguageServer):
         others = [Source(d.path, d.source) for u, d in reversed(self.recent.items())
                   if u != cursor.uri and len(d.source) <= MAX_SOURCE_CHARS][:RECENT_DOCUMENTS]
         completion = await self.completer.complete(cursor, lambda: document.version, others)
-        if not completion:
-            return None
+        if not completion or document.version != cursor.version:
+            return None  # nothing to add, or the document changed while it was written
         if "\r\n" in source:
             completion = completion.replace("\n", "\r\n")
         word = _WORD.search(text, text.rfind("\n", 0, normalized) + 1, normalized).group()
