@@ -100,18 +100,24 @@ def main() -> None:
     # Both loops read the same shards: point the cove runs at the prepared folder.
     cfg = dataclasses.replace(cfg, tokenizer=manifest["tokenizer"])
 
-    cove, hf = [], []
+    cove, hf, ratios = [], [], []
     for round_index in range(args.rounds):
-        cove += cove_rates(cfg, args.steps, args.warmup)
-        hf += trainer_rates(cfg, data_dir, manifest, args.steps, args.warmup)
-        print(f"round {round_index + 1}: cove {statistics.median(cove):,.0f} tok/s, Trainer {statistics.median(hf):,.0f} tok/s")
-    params = sum(p.numel() for p in __import__("training.model", fromlist=["build_model"]).build_model(
-        cfg, manifest_vocab(manifest)).parameters())
+        ours = cove_rates(cfg, args.steps, args.warmup)
+        theirs = trainer_rates(cfg, data_dir, manifest, args.steps, args.warmup)
+        cove += ours
+        hf += theirs
+        ratios.append(statistics.median(ours) / statistics.median(theirs))
+        print(f"round {round_index + 1}: cove {statistics.median(ours):,.0f} tok/s, Trainer {statistics.median(theirs):,.0f} tok/s, "
+              f"ratio {ratios[-1]:.2f}x", flush=True)
+    from training.model import build_model
+
+    params = sum(p.numel() for p in build_model(cfg, manifest_vocab(manifest)).parameters())
     print(f"model {params / 1e6:.1f}M params, seq {cfg.seq_len}, global batch {cfg.global_batch} (micro {cfg.micro_batch}), "
           f"threads {args.threads}, compile {cfg.compile}")
     print(f"cove train: median {statistics.median(cove):,.0f} tok/s over {len(cove)} steps")
     print(f"Trainer   : median {statistics.median(hf):,.0f} tok/s over {len(hf)} steps")
-    print(f"ratio     : {statistics.median(cove) / statistics.median(hf):.2f}x")
+    print(f"ratio of medians {statistics.median(cove) / statistics.median(hf):.2f}x; "
+          f"per-round ratios {', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f}x)")
 
 
 def manifest_vocab(manifest: dict) -> int:
