@@ -106,16 +106,38 @@ def test_killed_run_resumes_to_the_same_losses(tmp_path, repo):
     torch.testing.assert_close(torch.tensor(losses(tmp_path / "run")), torch.tensor(losses(tmp_path / "whole" / "run")))
 
 
-@pytest.mark.slow
-def test_two_processes_match_one_with_the_same_global_batch(tmp_path, repo, finished_run):
-    """torchrun, 2 CPU processes (gloo), micro-batch 2 each vs 1 process accumulating 2 micro-batches."""
+def torchrun(repo: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    """`cove train` on the tiny preset in 2 CPU processes (gloo)."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "assistant", "train", str(repo), "--preset", "tiny", "--out", str(tmp_path / "run")]
+               "-m", "assistant", "train", str(repo), "--preset", "tiny", "--out", str(out), *extra]
     result = subprocess.run(command, cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)},
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "cpu x 2" in result.stdout
+    return result
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_with_the_same_global_batch(tmp_path, repo, finished_run):
+    """DDP: micro-batch 2 in each of 2 processes vs 1 process accumulating 2 micro-batches."""
+    torchrun(repo, tmp_path / "run")
     torch.testing.assert_close(torch.tensor(losses(tmp_path / "run")), torch.tensor(losses(finished_run)))
+
+
+@pytest.mark.slow
+def test_sharded_training_matches_one_process_and_resumes(tmp_path, repo, finished_run):
+    """FSDP over 2 processes: the same losses and weights; a resume from its step-8 checkpoint replays 9-12 exactly."""
+    from transformers import AutoModelForCausalLM
+
+    torchrun(repo, tmp_path / "run", "--set", "fsdp=true")
+    torch.testing.assert_close(torch.tensor(losses(tmp_path / "run")), torch.tensor(losses(finished_run)))
+    tokens = torch.arange(10, 40).unsqueeze(0)
+    sharded, single = (AutoModelForCausalLM.from_pretrained(run / "model") for run in (tmp_path / "run", finished_run))
+    torch.testing.assert_close(sharded(tokens).logits, single(tokens).logits)
+    (tmp_path / "run" / "checkpoints" / "ckpt-00000012.pt").unlink()
+    (tmp_path / "run" / "metrics.jsonl").unlink()
+    torchrun(repo, tmp_path / "run", "--set", "fsdp=true", "--resume")
+    torch.testing.assert_close(torch.tensor(losses(tmp_path / "run")), torch.tensor(losses(finished_run)[8:]))
 
 
 def test_resume_with_changed_settings_is_refused(tmp_path, repo, finished_run):

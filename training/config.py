@@ -91,6 +91,9 @@ class TrainConfig:
     device: str = "auto"
     #: torch.compile the model (GPU runs; slow to start on CPU).
     compile: bool = False
+    #: Under torchrun, shard parameters, gradients and optimizer state per layer (FSDP2)
+    #: instead of replicating the model (DDP): for models that do not fit one device.
+    fsdp: bool = False
     #: Recompute activations in the backward pass to save memory.
     gradient_checkpointing: bool = False
     seed: int = 1337

@@ -21,7 +21,8 @@ from assistant.errors import CoveError
 from training.config import TrainConfig
 from training.data import Batches, Stream, TokenRows, build_dataset, read_val_files, write_atomic
 from training.evaluate import LoadedModel, infill_exact_match, infill_format, infill_tasks, load_model, text_loss
-from training.loop import fit, save_model_folder, setup_distributed
+from training.loop import fit, save_model_folder
+from training.parallel import setup_distributed
 
 #: LoRA target presets: module-name suffixes of LLaMA-style blocks (or peft's "all-linear").
 TARGETS: dict[str, list[str] | str] = {
@@ -71,6 +72,8 @@ class FinetuneConfig(TrainConfig):
             raise CoveError("no base model: pass --base MODEL (a transformers folder or a .gguf file)")
         if self.lora_targets not in TARGETS:
             raise CoveError(f"lora_targets {self.lora_targets!r} is unknown: use one of {', '.join(TARGETS)}")
+        if self.fsdp:
+            raise CoveError("fsdp is for pretraining large models; LoRA finetuning keeps the base whole: set fsdp = false")
         if not 0 <= self.replay_share < 1:
             raise CoveError(f"replay_share {self.replay_share} must be in [0, 1), e.g. 0.2")
 

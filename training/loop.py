@@ -25,65 +25,11 @@ from training import checkpoint
 from training.config import TrainConfig
 from training.data import Batches, TokenRows
 from training.metrics import MetricsLog, flops_per_token, peak_flops
+from training.parallel import Distributed, Parallel
 
 #: Settings that may change between a run and its resumption without changing its course.
 RESUMABLE_CHANGES = frozenset({"progress", "tensorboard", "log_every", "eval_every", "ckpt_every", "keep_last",
                                "device", "threads", "compile", "sources", "out_dir", "tokenizer"})
-
-
-@dataclass
-class Distributed:
-    """This process's place in a torchrun job (rank 0 of 1 when run directly)."""
-
-    rank: int
-    world: int
-    device: "torch.device"
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.barrier()
-
-    def mean(self, value: float) -> float:
-        if self.world == 1:
-            return value
-        import torch
-        import torch.distributed as dist
-
-        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
-        dist.all_reduce(tensor)
-        return float(tensor.item()) / self.world
-
-    def any(self, flag: bool) -> bool:
-        return self.mean(float(flag)) > 0
-
-    def close(self) -> None:
-        if self.world > 1:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
-
-
-def setup_distributed(device: str) -> Distributed:
-    """Join the torchrun process group when RANK is set (gloo on CPU, nccl on GPU)."""
-    import torch
-
-    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
-    if int(os.environ.get("RANK", -1)) == -1:
-        return Distributed(0, 1, torch.device("cuda" if use_cuda else "cpu"))
-    import torch.distributed as dist
-
-    local_rank = int(os.environ.get("LOCAL_RANK", 0))
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
-    if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    return Distributed(dist.get_rank(), dist.get_world_size(), torch.device(f"cuda:{local_rank}" if use_cuda else "cpu"))
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
@@ -169,11 +115,6 @@ def mean_loss(model, rows: TokenRows, limit: int, micro_batch: int, device) -> f
     return total / count
 
 
-def trainable_state(model) -> dict:
-    """The parameters being trained (all of them, or only LoRA's): what a checkpoint must hold."""
-    return {name: p.detach().cpu() for name, p in model.named_parameters() if p.requires_grad}
-
-
 def make_optimizer(model, cfg: TrainConfig, device):
     import torch
 
@@ -192,6 +133,8 @@ class FitResult:
     interrupted: bool
     last_loss: float | None
     val_loss: float | None
+    #: Every weight gathered from the shards, for export (None unless FSDP sharded the model).
+    full_state: dict | None = None
 
 
 def _check_resumable(saved: dict, cfg: TrainConfig) -> None:
@@ -215,9 +158,7 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
         raise CoveError(f"global_batch {batches.global_batch} must divide by micro_batch x processes = {per_process}")
     accum = batches.global_batch // per_process
     raw = model
-    optimizer = make_optimizer(raw, cfg, dist.device)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
-    start = 0
+    state = None
     if resume:
         found = checkpoint.latest(ckpt_dir)
         if found is None:
@@ -227,31 +168,35 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
         unexpected = raw.load_state_dict(state["model"], strict=False).unexpected_keys
         if unexpected:
             raise CoveError(f"checkpoint {found} does not fit this model ({unexpected[0]}...): start a new run folder")
-        optimizer.load_state_dict(state["optimizer"])
+        log(f"resuming from {found.name} at step {state['step']}")
+
+    config = raw.config
+    from training.model import compute_params
+
+    flops = flops_per_token(compute_params(raw), config.num_hidden_layers, config.num_attention_heads,
+                            config.hidden_size // config.num_attention_heads, cfg.seq_len)
+    parallel = Parallel(raw, dist, cfg.fsdp)  # FSDP shards the parameters: the optimizer comes after
+    optimizer = make_optimizer(raw, cfg, dist.device)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    start = 0
+    if state is not None:
+        parallel.load_optimizer_state(optimizer, state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         checkpoint.set_rng_state(state["rng"])
         start = state["step"]
-        log(f"resuming from {found.name} at step {start}")
-    if dist.world > 1:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(model, device_ids=[dist.device.index] if dist.device.type == "cuda" else None)
+    model = parallel.module
     loss_of = torch.compile(token_loss) if cfg.compile else token_loss
-
-    config = raw.config
-    head_dim = config.hidden_size // config.num_attention_heads
     tokens_per_step = batches.global_batch * cfg.seq_len
-    from training.model import compute_params
-
-    flops = flops_per_token(compute_params(raw), config.num_hidden_layers, config.num_attention_heads, head_dim, cfg.seq_len)
     peak = peak_flops(torch.cuda.get_device_name(dist.device)) if dist.device.type == "cuda" else None
     metrics = MetricsLog(run / "metrics.jsonl", cfg.tensorboard) if dist.main else None
 
     def save(step: int) -> None:
+        # Under FSDP gathering the full state is collective: every rank takes part, rank 0 writes.
+        full = {"model": parallel.model_state(), "optimizer": parallel.optimizer_state(optimizer)}
         if dist.main:
             checkpoint.save(ckpt_dir, step, {
-                "model": trainable_state(raw), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "rng": checkpoint.rng_state(), "rows_seen": step * batches.global_batch, "config": cfg.to_dict(),
+                **full, "scheduler": scheduler.state_dict(), "rng": checkpoint.rng_state(),
+                "rows_seen": step * batches.global_batch, "config": cfg.to_dict(),
             }, cfg.keep_last)
         dist.barrier()
 
@@ -265,12 +210,11 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
             total = torch.zeros((), device=dist.device)  # summed on the device: no sync per micro-step
             for micro in range(accum):
                 rows = batches.micro_batch(step, micro, cfg.micro_batch, dist.rank, dist.world)
-                sync = micro == accum - 1 or dist.world == 1
-                with contextlib.nullcontext() if sync else model.no_sync():
+                with parallel.gradient_sync(micro == accum - 1):
                     loss = loss_of(model, to_device(rows, dist.device))
                     (loss / accum).backward()
                 total += loss.detach()
-            grad_norm = torch.nn.utils.clip_grad_norm_(raw.parameters(), cfg.grad_clip) if cfg.grad_clip > 0 else None
+            grad_norm = parallel.grad_norm(cfg.grad_clip)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
@@ -281,12 +225,13 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
             if metrics and (step % cfg.log_every == 0 or step == cfg.max_steps):
                 extra = {"mfu": rate * flops / peak} if peak else {}
                 metrics.write("train", step, loss=loss_value, lr=scheduler.get_last_lr()[0], tokens_per_s=rate,
-                              grad_norm=float(grad_norm) if grad_norm is not None else 0.0, **extra)
+                              grad_norm=grad_norm, **extra)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{rate:,.0f}")
             if step % cfg.eval_every == 0 or step == cfg.max_steps:
-                val = mean_loss(raw, val_rows, cfg.eval_rows, cfg.micro_batch, dist.device) if dist.main else None
+                # Every rank evaluates: under FSDP the forward pass itself is collective.
+                val = mean_loss(raw, val_rows, cfg.eval_rows, cfg.micro_batch, dist.device)
                 if metrics and val is not None:
                     metrics.write("val", step, loss=val)
             stopping = dist.any(stop.requested)
@@ -298,7 +243,7 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
         bar.close()
     if metrics:
         metrics.close()
-    return FitResult(step, step < cfg.max_steps, loss_value, val)
+    return FitResult(step, step < cfg.max_steps, loss_value, val, parallel.full_model_state())
 
 
 def _progress(cfg: TrainConfig, dist: Distributed, start: int):
@@ -309,13 +254,13 @@ def _progress(cfg: TrainConfig, dist: Distributed, start: int):
     return tqdm(total=cfg.max_steps, initial=start, unit="step", dynamic_ncols=True)
 
 
-def save_model_folder(model, tokenizer_dir: Path, out: Path) -> Path:
+def save_model_folder(model, tokenizer_dir: Path, out: Path, state_dict: dict | None = None) -> Path:
     """A transformers checkpoint folder (weights, config, tokenizer) that `cove convert` takes; swapped in whole."""
     import shutil
 
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    model.save_pretrained(tmp, state_dict=state_dict)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         if (tokenizer_dir / name).is_file():
             shutil.copy2(tokenizer_dir / name, tmp / name)

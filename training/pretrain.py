@@ -14,7 +14,8 @@ from typing import Callable
 from assistant.fim import END_OF_TEXT
 from training.config import TrainConfig
 from training.data import Batches, Stream, TokenRows, build_dataset
-from training.loop import FitResult, fit, save_model_folder, setup_distributed
+from training.loop import FitResult, fit, save_model_folder
+from training.parallel import setup_distributed
 from training.metrics import plot_losses
 from training.model import build_model
 from training.tokenizer import load_tokenizer
@@ -54,7 +55,7 @@ def pretrain(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     # --- export ------------------------------------------------------------------
     if dist.main:
         if not result.interrupted:
-            save_model_folder(model, tokenizer_dir, run / "model")
+            save_model_folder(model, tokenizer_dir, run / "model", result.full_state)
             say(f"model saved to {run / 'model'} (convert it with `cove convert {run / 'model'}`)")
         plot_losses(run / "metrics.jsonl", run / "loss.png")
     dist.barrier()
