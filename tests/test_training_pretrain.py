@@ -234,3 +234,15 @@ def test_missing_repository_is_a_one_line_error(tmp_path):
 def test_compiled_training_gives_the_eager_losses(tmp_path, repo, finished_run):
     pretrain(tiny(tmp_path, repo, compile=True, max_steps=12), log=lambda _: None)
     torch.testing.assert_close(torch.tensor(losses(tmp_path / "run")), torch.tensor(losses(finished_run)), rtol=1e-4, atol=1e-4)
+
+
+def test_run_records_its_settings_versions_and_commit(finished_run):
+    record = json.loads((finished_run / "run.json").read_text())
+    assert record["config"]["n_layers"] == 2
+    assert record["provenance"]["torch"] in torch.__version__
+    assert len(record["provenance"]["git"]) in (40, len("unknown"))
+
+
+def test_gradient_checkpointing_gives_the_same_losses(tmp_path, repo, finished_run):
+    pretrain(tiny(tmp_path, repo, gradient_checkpointing=True), log=lambda _: None)
+    torch.testing.assert_close(torch.tensor(losses(tmp_path / "run")), torch.tensor(losses(finished_run)))

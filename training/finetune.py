@@ -22,6 +22,7 @@ from training.config import TrainConfig
 from training.data import Batches, Stream, TokenRows, build_dataset, read_val_files, write_atomic
 from training.evaluate import LoadedModel, infill_exact_match, infill_format, infill_tasks, load_model, text_loss
 from training.loop import fit, save_model_folder
+from training.metrics import provenance
 from training.parallel import setup_distributed
 
 #: LoRA target presets: module-name suffixes of LLaMA-style blocks (or peft's "all-linear").
@@ -128,7 +129,8 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, log: Callable[[str], Non
     run.mkdir(parents=True, exist_ok=True)
     tokenizer_dir = base_tokenizer_dir(cfg, run)
     cfg = dataclasses.replace(cfg, tokenizer=str(tokenizer_dir))
-    (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
+    if dist.main:
+        write_atomic(run / "run.json", json.dumps({"config": cfg.to_dict(), "provenance": provenance()}, indent=1) + "\n")
 
     # --- data: the user's code, plus general code to replay ---------------------
     user = build_dataset(cfg, run / "data", say)

@@ -14,6 +14,23 @@ PEAK_BF16_FLOPS: dict[str, float] = {
 }
 
 
+def provenance() -> dict[str, str]:
+    """Library versions and the code's git commit, saved with every run so results can be traced."""
+    import subprocess
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for package in ("torch", "transformers", "peft", "tokenizers"):
+        try:
+            found[package] = version(package)
+        except PackageNotFoundError:
+            found[package] = "absent"
+    here = Path(__file__).resolve().parent
+    result = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True)
+    found["git"] = result.stdout.strip() if result.returncode == 0 else "unknown"
+    return found
+
+
 def flops_per_token(compute_params: int, n_layers: int, n_heads: int, head_dim: int, seq_len: int) -> float:
     """Training FLOPs per token (PaLM appendix B, as nanoGPT): 6N + 12·L·H·Q·T."""
     return 6 * compute_params + 12 * n_layers * n_heads * head_dim * seq_len

@@ -13,10 +13,10 @@ from typing import Callable
 
 from assistant.fim import END_OF_TEXT
 from training.config import TrainConfig
-from training.data import Batches, Stream, TokenRows, build_dataset
+from training.data import Batches, Stream, TokenRows, build_dataset, write_atomic
 from training.loop import FitResult, fit, save_model_folder
 from training.parallel import setup_distributed
-from training.metrics import plot_losses
+from training.metrics import plot_losses, provenance
 from training.model import build_model
 from training.tokenizer import load_tokenizer
 
@@ -31,7 +31,8 @@ def pretrain(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         torch.set_num_threads(cfg.threads)
     run = cfg.out
     run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1) + "\n")
+    if dist.main:
+        write_atomic(run / "run.json", json.dumps({"config": cfg.to_dict(), "provenance": provenance()}, indent=1) + "\n")
 
     # --- data: rank 0 builds the shards, the others then reuse them -------------
     data_dir = run / "data"
