@@ -79,6 +79,13 @@ def collect(sources: Iterable[str], cfg: TrainConfig, clone_dir: Path, dropped: 
     return files
 
 
+def clean(files: list[SourceFile], cfg: TrainConfig, dropped: Counter, redactions: Counter) -> list[SourceFile]:
+    """Secrets redacted, then exact and near duplicates dropped (in that order: copies that differ
+    only in a secret count as copies)."""
+    redacted = [SourceFile(f.repo, f.path, f.language, redact(f.text, redactions)) for f in files]
+    return list(deduplicate(redacted, cfg.near_dup_threshold, dropped))
+
+
 def _fingerprint(cfg: TrainConfig, files: list[SourceFile]) -> str:
     digest = hashlib.sha256()
     settings = {name: getattr(cfg, name) for name in DATA_FIELDS}
@@ -161,8 +168,7 @@ def build_dataset(cfg: TrainConfig, folder: Path, log: Callable[[str], None] = p
         return manifest | {"reused": True}
 
     redactions: Counter = Counter()
-    redacted = [SourceFile(f.repo, f.path, f.language, redact(f.text, redactions)) for f in files]
-    kept = list(deduplicate(redacted, cfg.near_dup_threshold, dropped))
+    kept = clean(files, cfg, dropped, redactions)
     splits = {"train": [], "val": []}
     for source in kept:
         splits["val" if in_validation(source.key, cfg.val_fraction) else "train"].append(source)

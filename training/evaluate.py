@@ -182,15 +182,12 @@ def heldout_files(data: Path | None, repos: Sequence[str]) -> list[tuple[str, st
     from collections import Counter
 
     from training.config import TrainConfig
-    from training.data import collect
-    from training.dedup import deduplicate
-    from training.redact import redact
-    from training.sources import SourceFile
+    from training.data import clean, collect
 
     cfg = TrainConfig()
     dropped: Counter = Counter()
-    files = [SourceFile(f.repo, f.path, f.language, redact(f.text)) for f in collect(repos, cfg, Path(cfg.out_dir) / "repos", dropped)]
-    return [(f.path, f.text) for f in deduplicate(files, cfg.near_dup_threshold, dropped)]
+    kept = clean(collect(repos, cfg, Path(cfg.out_dir) / "repos", dropped), cfg, dropped, Counter())
+    return [(f.path, f.text) for f in kept]
 
 
 def evaluate_model(model: Path, adapter: Path | None, data: Path | None, repos: Sequence[str], *, infill: int,
