@@ -1,7 +1,7 @@
 """The optimisation loop shared by `train` and `finetune`, nanoGPT-shaped.
 
 AdamW with weight decay on matrices only, linear warmup then cosine decay, gradient
-accumulation over micro-batches (DDP gradients synchronised on the last one), gradient
+accumulation over micro-batches (gradients synchronised across processes on the last one), gradient
 clipping, bf16 autocast on GPU. A step is a pure function of (weights, optimizer state,
 step number): the batch comes from `Batches` by step, so resuming from a checkpoint or
 splitting the global batch over processes reproduces the same losses.
@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +50,7 @@ class StopSignal:
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> "StopSignal":
-        if threading_main():
+        if threading.current_thread() is threading.main_thread():  # signal handlers live there only
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
@@ -62,12 +63,6 @@ class StopSignal:
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def autocast(device: "torch.device"):
@@ -115,7 +110,7 @@ def mean_loss(model, rows: TokenRows, limit: int, micro_batch: int, device) -> f
     return total / count
 
 
-def make_optimizer(model, cfg: TrainConfig, device):
+def make_optimizer(model, cfg: TrainConfig):
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
@@ -176,7 +171,7 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
     flops = flops_per_token(compute_params(raw), config.num_hidden_layers, config.num_attention_heads,
                             config.hidden_size // config.num_attention_heads, cfg.seq_len)
     parallel = Parallel(raw, dist, cfg.fsdp)  # FSDP shards the parameters: the optimizer comes after
-    optimizer = make_optimizer(raw, cfg, dist.device)
+    optimizer = make_optimizer(raw, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
     start = 0
     if state is not None:
