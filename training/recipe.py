@@ -1,0 +1,136 @@
+"""`make model`: the bundled default model, built end to end by the project's own tools.
+
+corpus (permissively licensed Python on this machine, with a manifest) -> `cove train`
+(tokenizer, CodeGen2 mixture plus FIM) -> `cove convert` (f16 GGUF) -> `cove quantize`
+(Q8_0, Q4_K_M) -> `cove verify` -> the shipped file in assistant/models/ with a record
+of the config, corpus manifest, seed and library versions beside it.
+
+The same command runs on a CPU (preset `default-cpu`, an hour or so, standard library
+only) and on a GPU (preset `default-gpu`, minutes, standard library and packages).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from assistant import locations
+from assistant.errors import CoveError
+from training.corpus import STDLIB_EXCLUDED, default_corpus, manifest
+
+#: The shipped file's size limit (the repository's budget for the bundled model).
+MAX_SHIPPED_BYTES = 50 * 1000 * 1000
+#: Tried in order; the first that fits the budget ships.
+SHIPPED_TYPES = ("Q8_0", "Q4_K_M")
+
+
+def stage_stdlib(stdlib: Path, staging: Path) -> Path:
+    """A copy of the standard library's Python files without the excluded folders
+    (code-page tables, the test suite, site-packages), for the repository walker."""
+    target = staging / "python-stdlib"
+    if target.is_dir():
+        return target
+    tmp = staging / ".python-stdlib.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for path in sorted(stdlib.rglob("*.py")):
+        rel = path.relative_to(stdlib).as_posix()
+        if any(rel == e or rel.startswith(e) for e in STDLIB_EXCLUDED):
+            continue
+        destination = tmp / rel
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, destination)
+    os.replace(tmp, target)
+    return target
+
+
+def build(preset: str, out: Path, packages: bool, max_steps: int | None, device: str | None, install: bool) -> Path:
+    """Run every step; a run folder with checkpoints is resumed, so `make model` can be re-run after a stop."""
+    from convert.model import convert_checkpoint
+    from convert.quantize import quantize
+    from convert.verify import sample_files, verify
+    from training.config import load_config
+    from training import checkpoint
+    from training.pretrain import pretrain
+
+    out.mkdir(parents=True, exist_ok=True)
+    entries = default_corpus()
+    stdlib = stage_stdlib(Path(entries[0].roots[0]), out / "corpus")
+    sources = [str(stdlib)] + ([root for e in entries[1:] if e.kept for root in e.roots] if packages else [])
+    corpus = manifest(entries) | {"packages_used": packages}
+    (out / "corpus.json").write_text(json.dumps(corpus, indent=1) + "\n")
+
+    overrides = {"sources": sources, "out_dir": str(out / "run"), "max_steps": max_steps, "device": device}
+    cfg = load_config(preset, overrides=overrides)
+    result = pretrain(cfg, resume=checkpoint.latest(cfg.out / "checkpoints") is not None)
+    if result.interrupted:
+        raise CoveError(f"training was interrupted at step {result.step}: run `make model` again to continue")
+
+    model_dir = cfg.out / "model"
+    f16 = out / "cove-default-f16.gguf"
+    convert_checkpoint(model_dir, f16, "f16", name="cove-default", license="MIT")
+    quantized = {}
+    for type_name in SHIPPED_TYPES:
+        target = out / f"cove-default-{type_name.lower()}.gguf"
+        quantize(f16, target, type_name, progress=False)
+        quantized[type_name] = target
+    samples = sample_files([Path(s) for s in sources[:1]], limit=100)
+    verdict = verify(model_dir, f16, samples)
+    print("\n".join(verdict.lines()))
+    if not verdict.passed:
+        raise CoveError(f"{f16} does not match its checkpoint: see the verdict above")
+    shipped = next((p for p in quantized.values() if p.stat().st_size <= MAX_SHIPPED_BYTES), None)
+    if shipped is None:
+        raise CoveError(f"no quantized model fits {MAX_SHIPPED_BYTES / 1e6:.0f} MB: pick a smaller preset")
+    record = {
+        "preset": preset,
+        "config": cfg.to_dict(),
+        "run": json.loads((cfg.out / "run.json").read_text()) if (cfg.out / "run.json").is_file() else {},
+        "steps": result.step,
+        "val_loss": result.val_loss,
+        "shipped": shipped.name,
+        "verify": verdict.lines(),
+        "corpus": corpus,
+        "data": json.loads((cfg.out / "data" / "manifest.json").read_text()).get("counts", {}),
+    }
+    (out / "model.json").write_text(json.dumps(record, indent=1) + "\n")
+    if install:
+        install_model(shipped, out / "model.json")
+    return shipped
+
+
+def install_model(model: Path, record: Path) -> None:
+    """Put the model (and its record) where the editor path finds it, atomically."""
+    target = locations.BUNDLED_MODEL
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for source, destination in ((record, target.with_suffix(".json")), (model, target)):
+        tmp = destination.with_name(f".{destination.name}.tmp")
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, destination)
+    print(f"installed {model.name} as {target} ({target.stat().st_size / 1e6:.1f} MB)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.recipe", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="default-cpu", choices=["default-cpu", "default-gpu"])
+    parser.add_argument("--out", type=Path, default=Path("runs/default-model"), help="run folder (default runs/default-model)")
+    parser.add_argument("--packages", action=argparse.BooleanOptionalAction, default=None,
+                        help="add installed permissive packages to the standard library (default: on for default-gpu)")
+    parser.add_argument("--max-steps", type=int, help="override the preset's optimizer steps")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--no-install", action="store_true", help="do not replace the bundled model")
+    args = parser.parse_args(argv)
+    packages = args.packages if args.packages is not None else args.preset == "default-gpu"
+    try:
+        build(args.preset, args.out, packages, args.max_steps, args.device, not args.no_install)
+    except CoveError as error:
+        print(f"cove: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
