@@ -246,3 +246,9 @@ def test_run_records_its_settings_versions_and_commit(finished_run):
 def test_gradient_checkpointing_gives_the_same_losses(tmp_path, repo, finished_run):
     pretrain(tiny(tmp_path, repo, gradient_checkpointing=True), log=lambda _: None)
     torch.testing.assert_close(torch.tensor(losses(tmp_path / "run")), torch.tensor(losses(finished_run)))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown where there is no GPU")
+def test_asking_for_a_missing_gpu_is_a_clear_error(tmp_path, repo):
+    with pytest.raises(CoveError, match="no CUDA GPU"):
+        pretrain(tiny(tmp_path, repo, device="cuda"), log=lambda _: None)

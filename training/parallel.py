@@ -59,6 +59,8 @@ def setup_distributed(device: str) -> Distributed:
     """Join the torchrun process group when RANK is set (gloo on CPU, nccl on GPU)."""
     import torch
 
+    if device == "cuda" and not torch.cuda.is_available():
+        raise CoveError("device cuda: torch sees no CUDA GPU here: use --device cpu (or auto)")
     use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
     if int(os.environ.get("RANK", -1)) == -1:
         return Distributed(0, 1, torch.device("cuda" if use_cuda else "cpu"))
