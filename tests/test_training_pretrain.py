@@ -188,8 +188,10 @@ def test_every_preset_loads_and_has_its_size(name, millions):
         assert 0.8 * millions <= params <= 1.25 * millions
 
 
-def test_presets_are_the_shipped_ones():
-    assert preset_names() == ["cpu", "gpu-150m", "gpu-50m", "tiny"]
+def test_every_shipped_preset_loads():
+    assert {"tiny", "cpu", "gpu-50m", "gpu-150m"} <= set(preset_names())
+    for name in preset_names():
+        assert load_config(name).seq_len >= 1
 
 
 @pytest.mark.parametrize("override, message", [
