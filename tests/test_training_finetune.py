@@ -115,3 +115,20 @@ def test_bad_finetune_settings_name_the_problem(tmp_path, override, message):
 def test_base_that_is_no_model_is_a_clear_error(tmp_path):
     with pytest.raises(CoveError, match="neither a transformers checkpoint"):
         finetune(config(tmp_path, tmp_path / "nothing"), log=lambda _: None)
+
+
+def test_resumed_finetune_replays_the_same_losses(tmp_path, finetuned, tiny_model):
+    import shutil
+
+    from training.metrics import read_metrics
+
+    run, _ = finetuned
+    shutil.copytree(run, tmp_path / "run")
+    (tmp_path / "run" / "checkpoints" / "ckpt-00000012.pt").unlink()
+    (tmp_path / "run" / "metrics.jsonl").unlink()
+    cfg = config(tmp_path, tiny_model, merge=True)
+    finetune(cfg, resume=True, log=lambda _: None)
+    first = [r["loss"] for r in read_metrics(run / "metrics.jsonl", "train")][8:]
+    again = [r["loss"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl", "train")]
+    torch.testing.assert_close(torch.tensor(again), torch.tensor(first))
+    assert json.loads((tmp_path / "run" / "report.json").read_text())["before"] == json.loads((run / "report.json").read_text())["before"]

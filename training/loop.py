@@ -30,7 +30,7 @@ from training.parallel import Distributed, Parallel
 
 #: Settings that may change between a run and its resumption without changing its course.
 RESUMABLE_CHANGES = frozenset({"progress", "tensorboard", "log_every", "eval_every", "ckpt_every", "keep_last",
-                               "device", "threads", "compile", "sources", "out_dir", "tokenizer"})
+                               "device", "threads", "compile", "sources", "replay_sources", "out_dir", "tokenizer"})
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
