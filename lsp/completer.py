@@ -53,6 +53,7 @@ class Record:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     generated_tokens: int = 0
+    prompt_ms: float = 0.0
     stop_reason: str = ""
 
 
@@ -207,6 +208,7 @@ class Completer:
         record = Record(served_from, 1000 * (time.perf_counter() - started))
         if result is not None:
             record = dataclasses.replace(record, prompt_tokens=result.prompt_tokens, cached_tokens=result.cached_tokens,
-                                         generated_tokens=result.generated_tokens, stop_reason=result.stop_reason)
+                                         generated_tokens=result.generated_tokens, prompt_ms=result.prompt_ms,
+                                         stop_reason=result.stop_reason)
         self.history.append(record)
         return completion

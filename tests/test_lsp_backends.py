@@ -59,7 +59,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.sent += 1
                 time.sleep(self.server.delay_s)
             self._event({"content": "", "stop": True, "stop_type": "limit",
-                         "timings": {"prompt_n": 30, "cache_n": 12, "predicted_n": len(self.server.pieces)}})
+                         "timings": {"prompt_n": 30, "cache_n": 12, "predicted_n": len(self.server.pieces),
+                                     "prompt_ms": 7.5}})
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client hung up: it cancelled
 
@@ -90,7 +91,7 @@ def test_the_request_carries_the_windows_chunks_and_stop_rules(llama_server: Fak
 def test_streamed_pieces_make_the_result_with_the_servers_figures(llama_server: FakeLlamaServer):
     result = RemoteBackend(llama_server.url).infill(REQUEST, lambda: False)
     assert (result.text, result.stop_reason) == ("result + 1", "max_tokens")
-    assert (result.prompt_tokens, result.cached_tokens, result.generated_tokens) == (42, 12, 3)
+    assert (result.prompt_tokens, result.cached_tokens, result.generated_tokens, result.prompt_ms) == (42, 12, 3, 7.5)
 
 
 def test_the_api_key_is_sent_as_a_bearer_token():

@@ -15,6 +15,8 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from lsp.settings import Settings
+
 SERVER = ClientServerConfig(
     server_command=[sys.executable, "-m", "assistant", "lsp"],
     server_env={**os.environ, "COVE_CONFIG": os.devnull, "COVE_MODEL": ""},
@@ -273,7 +275,7 @@ async def test_a_model_that_cannot_load_is_shown_and_the_server_keeps_running(ba
 
 async def test_bad_settings_are_shown_and_the_old_ones_kept(client: LanguageClient):
     configure(client, {"maxTokens": "lots"})
-    assert (await status(client))["settings"]["max_tokens"] == 48
+    assert (await status(client))["settings"]["max_tokens"] == Settings().max_tokens
     assert any("maxTokens" in m.message for m in client.messages)
 
 
