@@ -166,6 +166,7 @@ class Completer:
             def should_cancel() -> bool:
                 return job.cancelled.is_set() or self._newest is not job or version_now() != cursor.version
 
+            self._newest = job  # before the worker can look: it must not find itself stale
             job.future = asyncio.get_running_loop().run_in_executor(self._worker, self._infill, request, should_cancel)
             job.future.add_done_callback(lambda _: self._in_flight.pop(key, None))
         self._newest = job
