@@ -181,7 +181,7 @@ def figures(rows: list[dict]) -> dict:
     timed = warm + cold
     return {
         "keystrokes": len(typing),
-        "served": {kind: sum(r["served_from"] == kind for r in typing) for kind in ("model", "cache", "none")},
+        "served": {kind: sum(r["served_from"] == kind for r in typing) for kind in ("model", "cache", "none", "stale")},
         "cold_requests": len(cold),
         "typing_all_p50_ms": percentile([r["ms"] for r in typing], 0.5),
         "typing_all_p95_ms": percentile([r["ms"] for r in typing], 0.95),
