@@ -19,10 +19,10 @@ from typing import Callable, Iterator, Sequence
 
 from assistant.config import EngineConfig, resolve_model
 from assistant.errors import ModelError
+from assistant.gguf_file import check_gguf, gguf_architecture, gguf_header, trained_context_length
 from assistant.fim import FAMILIES, CodeGen2, ContextChunk, FimFormat, FimTokens, Order, Piece, parse_format
 from assistant.stopping import StopRules, StopScanner
 
-GGUF_MAGIC = b"GGUF"
 #: Share of the prompt budget given to the prefix; the rest goes to the suffix (llama.cpp's /infill uses 3:1).
 PREFIX_SHARE = 0.75
 
@@ -95,7 +95,7 @@ class Engine:
         check_gguf(path)
         from llama_cpp import Llama
 
-        trained = _trained_context(gguf_header(path))
+        trained = trained_context_length(gguf_header(path))
         try:
             llama = Llama(
                 model_path=str(path),
@@ -366,45 +366,6 @@ class Engine:
         if common == len(prompt) == self._llama.n_tokens and not self._llama._requires_eval:
             return common
         return common - 1 if common == len(prompt) and common > 0 else common
-
-
-def check_gguf(path: Path) -> None:
-    """A one-line ModelError unless `path` is a readable GGUF file."""
-    if not path.exists():
-        raise ModelError(f"model file not found: {path} (pass --model FILE.gguf or set COVE_MODEL)")
-    if not path.is_file():
-        raise ModelError(f"model path is not a file: {path} (pass the .gguf file itself)")
-    try:
-        with path.open("rb") as handle:
-            magic = handle.read(4)
-    except OSError as error:
-        raise ModelError(f"cannot read model file {path}: {error.strerror}") from None
-    if magic != GGUF_MAGIC:
-        raise ModelError(
-            f"{path} is not a GGUF file (it starts with {magic!r}): convert checkpoints with `cove convert`"
-        )
-
-
-def gguf_header(path: Path) -> dict[str, object]:
-    """The scalar metadata of a GGUF file (arrays such as the vocabulary left out), read
-    without loading tensors; {} when the header is unreadable (the loader then says why)."""
-    try:
-        from gguf import GGUFReader, GGUFValueType
-
-        fields = GGUFReader(path).fields.values()
-        return {f.name: f.contents() for f in fields if f.types and f.types[0] is not GGUFValueType.ARRAY}
-    except Exception:  # a damaged header: reported by the caller as an unloadable file
-        return {}
-
-
-def gguf_architecture(path: Path) -> str:
-    """`general.architecture` of a GGUF file, for error messages."""
-    return str(gguf_header(path).get("general.architecture", "unknown"))
-
-
-def _trained_context(header: dict[str, object]) -> int | None:
-    value = header.get(f"{header.get('general.architecture')}.context_length")
-    return value if isinstance(value, int) else None
 
 
 def _token_or_none(token: int) -> int | None:

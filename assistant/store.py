@@ -11,14 +11,13 @@ SQLite has FTS5 and falls back to LIKE otherwise.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from assistant.atomic import write_atomic
 from assistant.chat import Role, display_markdown
 from assistant.errors import CoveError
 
@@ -303,29 +302,5 @@ def export_conversation(store: Store, conversation_id: int, path: Path) -> Path:
     if exporter is None:
         raise CoveError(f"cannot export to {path.name}: use a file name ending in {' or '.join(EXPORTERS)}")
     text = exporter(store.conversation(conversation_id), store.messages(conversation_id))
-    write_atomically(path, text)
+    write_atomic(path, text)
     return path
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write through a temporary file in the same folder, so `path` is never half written."""
-    if not path.parent.is_dir():
-        raise CoveError(f"cannot write {path}: folder {path.parent} does not exist (create it or pick another path)")
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        # mkstemp makes the file private (0600); give it the mode a plain open() would.
-        os.chmod(temporary, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current

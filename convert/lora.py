@@ -22,7 +22,8 @@ from convert import hparams as hp
 from convert.checkpoint import Checkpoint, read_json
 from convert.model import OUT_TYPES, convert_checkpoint
 from convert.tensor_map import Rotary, TensorMap, family_for, permute_rotary
-from convert.writer import TensorPlan, check_output_folder, write_gguf
+from assistant.atomic import check_output_folder
+from convert.writer import TensorPlan, write_gguf
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from assistant.errors import CoveError
 from convert import llama_log
-from convert.writer import atomic_path
+from assistant.atomic import atomic_path
+from assistant.gguf_file import check_gguf
 
 #: Types llama.cpp's quantizer writes, best quality first; each is llama.cpp's
 #: `LLAMA_FTYPE_MOSTLY_<NAME>`.
@@ -24,7 +25,6 @@ QUANT_TYPES = (
     "Q4_K_M", "Q4_K_S", "Q4_1", "Q4_0", "Q3_K_L", "Q3_K_M", "Q3_K_S", "Q2_K",
 )
 
-GGUF_MAGIC = b"GGUF"
 _TENSOR_LINE = re.compile(r"\[\s*(\d+)/\s*(\d+)\]\s+(\S+)")
 
 
@@ -42,15 +42,6 @@ class QuantizeResult:
             f"{source.name} {self.source_bytes / mib:.1f} MiB -> {output.name} {self.output_bytes / mib:.1f} MiB "
             f"({self.output_bytes / self.source_bytes:.0%}) in {self.seconds:.1f} s"
         )
-
-
-def check_gguf(path: Path) -> None:
-    """Refuse a missing file or one that is not GGUF, before llama.cpp sees it."""
-    if not path.is_file():
-        raise CoveError(f"{path} does not exist: give the GGUF file to quantize")
-    with open(path, "rb") as handle:
-        if handle.read(4) != GGUF_MAGIC:
-            raise CoveError(f"{path} is not a GGUF file: convert the checkpoint first with `cove convert`")
 
 
 def quantize(source: Path, output: Path, type_name: str, threads: int = 0, progress: bool = True) -> QuantizeResult:

@@ -8,19 +8,16 @@ no partial GGUF where the user expects a model.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import gguf
 import numpy as np
 
-from assistant.errors import CoveError
+from assistant.atomic import atomic_path
 
 Q = gguf.GGMLQuantizationType
 
@@ -48,26 +45,6 @@ def encode(data: np.ndarray, qtype: gguf.GGMLQuantizationType) -> np.ndarray:
     if qtype == Q.F16:
         return np.ascontiguousarray(data, dtype=np.float16)
     return gguf.quants.quantize(np.ascontiguousarray(data, dtype=np.float32), qtype)
-
-
-def check_output_folder(destination: Path) -> None:
-    """Refuse an output whose folder does not exist, before any work is done."""
-    if not destination.parent.is_dir():
-        raise CoveError(f"output folder {destination.parent} does not exist: create it or choose another output path")
-
-
-@contextlib.contextmanager
-def atomic_path(destination: Path) -> Iterator[Path]:
-    """A temporary path beside `destination`, renamed onto it only if the block succeeds."""
-    check_output_folder(destination)
-    handle, name = tempfile.mkstemp(prefix=f".{destination.name}.", suffix=".part", dir=destination.parent)
-    os.close(handle)
-    temp = Path(name)
-    try:
-        yield temp
-        os.replace(temp, destination)
-    finally:
-        temp.unlink(missing_ok=True)
 
 
 def write_gguf(

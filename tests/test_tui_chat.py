@@ -349,7 +349,7 @@ async def test_model_switches_without_restarting(db):
     app = make_app(db, first, loader=loader)
     async with app.run_test(size=SIZE) as pilot:
         await type_and_send(pilot, "/model models/second.gguf")
-        await wait_for(pilot, lambda: "second" in status_text(app))
+        await wait_for(pilot, lambda: app.screen._engine.model_name == "second")
         assert loaded == [db.parent / "models" / "second.gguf"]
         assert first.closed
         assert "completion (code)" in status_text(app)
@@ -370,7 +370,8 @@ async def test_sending_waits_for_a_model_that_is_loading(db):
         assert any("model is still loading" in n.message for n in app._notifications)
         assert app.screen.query_one(PromptInput).text == "too early"
         release.set()
-        await wait_for(pilot, lambda: "second" in status_text(app))
+        # Not the status bar: while loading it already names the new file ("loading second.gguf").
+        await wait_for(pilot, lambda: app.screen._engine.model_name == "second")
         await pilot.press("enter")
         await wait_for(pilot, lambda: idle(app) and len(views(app)) == 2)
 

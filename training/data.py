@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 from array import array
 from collections import Counter
@@ -24,6 +23,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from assistant.atomic import write_atomic
 from assistant.errors import CoveError
 from training.config import TrainConfig
 from training.dedup import deduplicate
@@ -44,13 +44,6 @@ DATA_FIELDS = (
 )
 MANIFEST = "manifest.json"
 VAL_FILES = "val_files.jsonl"
-
-
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write via a temporary file in the same folder and os.replace, so readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
-    os.replace(tmp, path)
 
 
 def _bucket(key: str) -> int:

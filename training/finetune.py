@@ -19,7 +19,8 @@ from typing import Callable
 
 from assistant.errors import CoveError
 from training.config import TrainConfig
-from training.data import Batches, Stream, TokenRows, build_dataset, read_val_files, write_atomic
+from assistant.atomic import write_atomic
+from training.data import Batches, Stream, TokenRows, build_dataset, read_val_files
 from training.evaluate import LoadedModel, infill_exact_match, infill_format, infill_tasks, load_model, text_loss
 from training.loop import fit, save_model_folder
 from training.metrics import provenance

@@ -13,7 +13,8 @@ from typing import Callable
 
 from assistant.fim import END_OF_TEXT
 from training.config import TrainConfig
-from training.data import Batches, Stream, TokenRows, build_dataset, write_atomic
+from assistant.atomic import write_atomic
+from training.data import Batches, Stream, TokenRows, build_dataset
 from training.loop import FitResult, fit, save_model_folder
 from training.parallel import setup_distributed
 from training.metrics import plot_losses, provenance

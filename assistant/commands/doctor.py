@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     _line("model", f"{path}")
     _line("chosen by", reason)
 
-    from assistant.engine import Engine, check_gguf
+    from assistant.engine import Engine
+    from assistant.gguf_file import check_gguf
 
     check_gguf(path)
     _line("size", f"{path.stat().st_size / 1e6:.1f} MB")

@@ -75,7 +75,7 @@ def _to_model(write, args: argparse.Namespace) -> None:
     import tempfile
 
     from convert.quantize import quantize
-    from convert.writer import check_output_folder
+    from assistant.atomic import check_output_folder
 
     check_output_folder(args.output)
     with tempfile.TemporaryDirectory(prefix=".cove-convert-", dir=args.output.parent) as temp:

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     for name, value in results.items():
         print(f"{name:<32} {value:.4f}")
     if args.out:
-        from training.data import write_atomic
+        from assistant.atomic import write_atomic
 
         write_atomic(args.out, json.dumps(results, indent=1) + "\n")
     return 0
