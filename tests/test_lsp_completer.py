@@ -1,0 +1,100 @@
+"""The completer's scheduling with a fake model: one inference at a time, stale requests
+stopped between tokens or dropped before they start, identical requests sharing one run."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from lsp import completer as completer_module
+from lsp.backends import Request, Result
+from lsp.completer import Completer, Cursor
+from lsp.settings import Settings
+
+
+class FakeBackend:
+    """Writes "x" every few milliseconds until told to stop; remembers every request."""
+
+    description = "fake"
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text.split()))
+
+    def infill(self, request: Request, should_cancel) -> Result:
+        with self.lock:  # one inference at a time, like the engine
+            self.started.append(request.prefix)
+            text = ""
+            for _ in range(request.stop.max_tokens):
+                if should_cancel():
+                    return Result(text, "cancelled", 1, 0, len(text), 0.0)
+                text += "x"
+                time.sleep(0.005)
+            return Result(text, "max_tokens", 1, 0, len(text), 0.0)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+async def completer(monkeypatch):
+    backend = FakeBackend()
+    monkeypatch.setattr(completer_module, "load_backend", lambda settings: backend)
+    instance = Completer(Settings(max_tokens=40, time_budget_ms=5000), log=lambda message: None)
+    assert await instance.load() is None
+    yield instance
+    instance.close()
+
+
+def cursor(text: str, version: int = 1) -> Cursor:
+    return Cursor("file:///x.py", "/x.py", text, len(text), version)
+
+
+def unchanged() -> int:
+    return 1
+
+
+async def test_a_newer_request_stops_the_running_one_between_tokens(completer: Completer):
+    older = asyncio.ensure_future(completer.complete(cursor("a = "), unchanged))
+    await asyncio.sleep(0.05)
+    newer = await completer.complete(cursor("b = "), unchanged)
+    assert await older is None and newer == "x" * 40
+    stale = completer.history[0]
+    assert stale.served_from == "stale" and 0 < stale.generated_tokens < 40
+
+
+async def test_a_request_that_went_stale_while_queued_never_runs(completer: Completer):
+    first = asyncio.ensure_future(completer.complete(cursor("a = "), unchanged))
+    await asyncio.sleep(0.02)
+    queued = asyncio.ensure_future(completer.complete(cursor("b = "), unchanged))
+    await asyncio.sleep(0)
+    last = await completer.complete(cursor("c = "), unchanged)
+    assert (await first, await queued, last) == (None, None, "x" * 40)
+    assert completer.backend.started == ["a = ", "c = "]
+
+
+async def test_a_newer_document_version_stops_the_running_request(completer: Completer):
+    version = {"now": 1}
+    running = asyncio.ensure_future(completer.complete(cursor("a = "), lambda: version["now"]))
+    await asyncio.sleep(0.05)
+    version["now"] = 2
+    assert await running is None
+
+
+async def test_identical_requests_share_one_run(completer: Completer):
+    answers = await asyncio.gather(completer.complete(cursor("a = "), unchanged),
+                                   completer.complete(cursor("a = "), unchanged))
+    assert answers == ["x" * 40] * 2
+    assert completer.backend.started == ["a = "]
+
+
+async def test_a_repeated_request_is_answered_from_the_cache(completer: Completer):
+    await completer.complete(cursor("a = "), unchanged)
+    assert await completer.complete(cursor("a = xx", version=2), lambda: 2) == "x" * 38
+    assert completer.backend.started == ["a = "] and completer.history[-1].served_from == "cache"
