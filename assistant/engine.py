@@ -241,7 +241,7 @@ class Engine:
         prefix, suffix = self._fit(prefix, suffix, extra, stop.max_tokens)
         pieces = self.fim.layout(prefix, suffix, extra=extra, path=path)
         stop_ids = {i for text in self.fim.stop_texts() if (i := self.special_token_id(text)) is not None}
-        return self._generation(self._encode(pieces), stop, should_cancel, stop_ids, temperature=0.0)
+        return self._generation(self.encode(pieces), stop, should_cancel, stop_ids, temperature=0.0)
 
     def generate(
         self,
@@ -253,13 +253,13 @@ class Engine:
     ) -> Generation:
         """Continue `prompt`: a string (control tokens in it are parsed, as in a chat
         template's output) or pieces (only `special` pieces may be control tokens)."""
-        ids = self._with_bos(self.tokenize(prompt, special=True)) if isinstance(prompt, str) else self._encode(prompt)
+        ids = self._with_bos(self.tokenize(prompt, special=True)) if isinstance(prompt, str) else self.encode(prompt)
         room = self.n_ctx - stop.max_tokens
         if room < 1:
             raise ModelError(f"max_tokens {stop.max_tokens} leaves no room in the {self.n_ctx}-token context")
         return self._generation(ids[-room:], stop, should_cancel, set(), temperature)
 
-    def _encode(self, pieces: Sequence[Piece]) -> list[int]:
+    def encode(self, pieces: Sequence[Piece]) -> list[int]:
         """Token ids of a laid-out prompt: control tokens only where a piece is `special`."""
         return self._with_bos([i for piece in pieces for i in self.tokenize(piece.text, special=piece.special)])
 
@@ -271,7 +271,7 @@ class Engine:
 
     def _fit(self, prefix: str, suffix: str, extra: Sequence[ContextChunk], max_tokens: int) -> tuple[str, str]:
         """Trim the prefix's start and the suffix's end so the prompt and answer fit the context."""
-        overhead = len(self._encode(self.fim.layout("", "", extra=extra))) + 8
+        overhead = len(self.encode(self.fim.layout("", "", extra=extra))) + 8
         budget = self.n_ctx - max_tokens - overhead
         if budget < 2:
             raise ModelError(

@@ -86,7 +86,7 @@ class Bare:
     def time_ms(self, path: str, text: str, offset: int, record: dict) -> float:
         """The bare call for one model-served request: its prompt, as many samples."""
         window = context.window(text, offset, self.budget, self.count)
-        prompt = self.engine._encode(self.engine.fim.layout(window.prefix, window.suffix, path=path))
+        prompt = self.engine.encode(self.engine.fim.layout(window.prefix, window.suffix, path=path))
         assert len(prompt) == record["prompt_tokens"], "the bare prompt is the server's prompt"
         samples = record["generated_tokens"] + (record["stop_reason"] == "eog")
         started = time.perf_counter()
