@@ -25,6 +25,9 @@ from assistant.stopping import StopRules, StopScanner
 
 #: Share of the prompt budget given to the prefix; the rest goes to the suffix (llama.cpp's /infill uses 3:1).
 PREFIX_SHARE = 0.75
+#: Most of the context kept free for the answer when a prompt must be trimmed: a long
+#: max_tokens must not starve the prompt; generation then ends when the context is full.
+ANSWER_SHARE = 0.25
 
 
 @dataclass
@@ -39,7 +42,7 @@ class GenerationStats:
     prompt_ms: float = 0.0
     generation_ms: float = 0.0
     total_ms: float = 0.0
-    #: eog, max_tokens, time, stop_text, newline or cancelled.
+    #: eog, max_tokens, context_full, time, stop_text, newline or cancelled.
     stop_reason: str = ""
 
     @property
@@ -140,7 +143,9 @@ class Engine:
 
     @property
     def n_ctx(self) -> int:
-        return self._llama.n_ctx()
+        """Usable context. llama.cpp pads a small context up (to 256), but llama-cpp-python
+        sizes its token buffer by the size asked for, so the smaller of the two holds."""
+        return min(self._llama.n_ctx(), len(self._llama.input_ids))
 
     @property
     def chat_template(self) -> str | None:
@@ -238,7 +243,7 @@ class Engine:
                 f"{self.model_name} has no fill-in-the-middle tokens: set fim_format to a template "
                 "with {prefix} and {suffix}, e.g. '<PRE> {prefix} <SUF>{suffix} <MID>'"
             )
-        prefix, suffix = self._fit(prefix, suffix, extra, stop.max_tokens)
+        prefix, suffix = self._fit(prefix, suffix, extra, self._answer_room(stop))
         pieces = self.fim.layout(prefix, suffix, extra=extra, path=path)
         stop_ids = {i for text in self.fim.stop_texts() if (i := self.special_token_id(text)) is not None}
         return self._generation(self.encode(pieces), stop, should_cancel, stop_ids, temperature=0.0)
@@ -254,10 +259,12 @@ class Engine:
         """Continue `prompt`: a string (control tokens in it are parsed, as in a chat
         template's output) or pieces (only `special` pieces may be control tokens)."""
         ids = self._with_bos(self.tokenize(prompt, special=True)) if isinstance(prompt, str) else self.encode(prompt)
-        room = self.n_ctx - stop.max_tokens
-        if room < 1:
-            raise ModelError(f"max_tokens {stop.max_tokens} leaves no room in the {self.n_ctx}-token context")
+        room = self.n_ctx - self._answer_room(stop)
         return self._generation(ids[-room:], stop, should_cancel, set(), temperature)
+
+    def _answer_room(self, stop: StopRules) -> int:
+        """Context tokens kept free for the answer when the prompt is trimmed to fit."""
+        return max(1, min(stop.max_tokens, int(self.n_ctx * ANSWER_SHARE)))
 
     def encode(self, pieces: Sequence[Piece]) -> list[int]:
         """Token ids of a laid-out prompt: control tokens only where a piece is `special`."""
@@ -269,14 +276,14 @@ class Engine:
             return [self.bos_token_id, *ids]
         return ids
 
-    def _fit(self, prefix: str, suffix: str, extra: Sequence[ContextChunk], max_tokens: int) -> tuple[str, str]:
+    def _fit(self, prefix: str, suffix: str, extra: Sequence[ContextChunk], answer_room: int) -> tuple[str, str]:
         """Trim the prefix's start and the suffix's end so the prompt and answer fit the context."""
         overhead = len(self.encode(self.fim.layout("", "", extra=extra))) + 8
-        budget = self.n_ctx - max_tokens - overhead
+        budget = self.n_ctx - answer_room - overhead
         if budget < 2:
             raise ModelError(
-                f"the {self.n_ctx}-token context has no room for an infill of {max_tokens} tokens "
-                "plus the extra context: raise n_ctx or lower max_tokens"
+                f"the {self.n_ctx}-token context has no room left for the prefix and suffix after "
+                f"{overhead} tokens of extra context: raise n_ctx or send less context"
             )
         prefix_ids, suffix_ids = self.tokenize(prefix), self.tokenize(suffix)
         if len(prefix_ids) + len(suffix_ids) <= budget:
@@ -332,6 +339,9 @@ class Engine:
                         stats.stop_reason = "newline" if scanner.stopped_by == "\n" and stop.single_line else "stop_text"
                         break
                     if stats.generated_tokens >= stop.max_tokens:
+                        break
+                    if len(prompt) + stats.generated_tokens >= self.n_ctx:
+                        stats.stop_reason = "context_full"
                         break
                     if should_cancel is not None and should_cancel():
                         stats.stop_reason = "cancelled"

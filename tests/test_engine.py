@@ -142,3 +142,15 @@ def test_a_prompt_longer_than_the_context_is_trimmed_to_fit(tiny_gguf):
         assert generation.stats.prompt_tokens + 16 <= engine.n_ctx
     finally:
         engine.close()
+
+
+def test_a_max_tokens_beyond_the_context_still_answers_and_stops_when_the_context_is_full(tiny_gguf):
+    engine = Engine.load(EngineConfig(model=tiny_gguf, n_ctx=64))
+    try:
+        generation = engine.infill("x = 1\n" * 40, "\n", stop=StopRules(max_tokens=500))
+        generation.result()
+        assert generation.stats.prompt_tokens <= 64 - 16
+        assert generation.stats.prompt_tokens + generation.stats.generated_tokens <= engine.n_ctx
+        assert generation.stats.stop_reason in {"context_full", "eog"}
+    finally:
+        engine.close()
