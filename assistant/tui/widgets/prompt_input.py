@@ -10,6 +10,10 @@ from textual.message import Message
 from textual.widgets import TextArea
 
 
+#: Keys that add a line instead of sending.
+NEWLINE_KEYS = ("shift+enter", "ctrl+j")
+
+
 class PromptInput(TextArea):
     """Multi-line input for messages and slash commands.
 
@@ -19,7 +23,7 @@ class PromptInput(TextArea):
     """
 
     BINDINGS = [
-        Binding("shift+enter,ctrl+j", "newline", "New line", show=False, tooltip="add a new line to the message"),
+        Binding(",".join(NEWLINE_KEYS), "newline", "New line", show=False, tooltip="add a new line to the message"),
     ]
 
     @dataclass
@@ -30,6 +34,13 @@ class PromptInput(TextArea):
         text: str
 
     async def _on_key(self, event: events.Key) -> None:
+        if event.key in NEWLINE_KEYS:
+            # In a real terminal the line-feed byte reaches this handler instead of the
+            # binding (seen in tmux; Pilot goes through the binding): same action.
+            event.stop()
+            event.prevent_default()
+            self.action_newline()
+            return
         if event.key != "enter":
             return  # TextArea's own handler runs next
         event.stop()
