@@ -1,0 +1,79 @@
+"""Size and held-out perplexity of one model in each GGUF type, all through llama.cpp.
+
+    python benchmarks/quant_table.py runs/default-model/cove-default-f16.gguf \
+        --val runs/default-model/run/data/val_files.jsonl
+
+Quantizes the f16 file with `cove quantize`'s code into a temporary folder, then scores
+the held-out files (JSON lines with a "text" field, as `cove train` writes them) in
+non-overlapping windows: perplexity = exp(mean negative log-likelihood per token).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from convert.quantize import quantize
+from convert.verify import load_llama, logits_of_llama
+
+TYPES = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0")
+
+
+def token_windows(llama, texts: list[str], window: int, limit: int) -> list[list[int]]:
+    """The held-out text as token windows of `window` tokens, at most `limit` tokens in all."""
+    stream: list[int] = []
+    for text in texts:
+        stream += llama.tokenize(text.encode(), add_bos=False, special=False)
+        if len(stream) >= limit:
+            break
+    stream = stream[:limit]
+    return [stream[i:i + window] for i in range(0, len(stream) - 1, window) if len(stream[i:i + window]) > 1]
+
+
+def perplexity(path: Path, texts: list[str], window: int, limit: int) -> tuple[float, float]:
+    """(perplexity, tokens scored per second) of the model at `path`."""
+    llama = load_llama(path, window)
+    started, nll, count = time.perf_counter(), 0.0, 0
+    for ids in token_windows(llama, texts, window, limit):
+        logits = logits_of_llama(llama, ids)[:-1].astype(np.float64)
+        top = logits.max(axis=1, keepdims=True)
+        log_probs = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+        nll -= log_probs[np.arange(len(ids) - 1), ids[1:]].sum()
+        count += len(ids) - 1
+    llama.close()
+    return math.exp(nll / count), count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("f16", type=Path, help="the model as an f16 GGUF")
+    parser.add_argument("--val", type=Path, required=True, help="held-out files, JSON lines with a 'text' field")
+    parser.add_argument("--window", type=int, default=512, help="tokens per scored window (default 512)")
+    parser.add_argument("--tokens", type=int, default=100_000, help="held-out tokens to score (default 100,000)")
+    args = parser.parse_args()
+    texts = [json.loads(line)["text"] for line in args.val.read_text().splitlines()]
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        files = {"F16": args.f16}
+        for type_name in TYPES:
+            files[type_name] = Path(folder) / f"{type_name}.gguf"
+            quantize(args.f16, files[type_name], type_name, progress=False)
+        base = None
+        for type_name, path in files.items():
+            ppl, rate = perplexity(path, texts, args.window, args.tokens)
+            base = base or ppl
+            rows.append((type_name, path.stat().st_size / 1e6, ppl, ppl - base, rate))
+    print("| type | size (MB) | perplexity | vs f16 | tokens/s scored |")
+    print("|---|---|---|---|---|")
+    for type_name, size, ppl, delta, rate in rows:
+        print(f"| {type_name} | {size:.2f} | {ppl:.3f} | {delta:+.3f} | {rate:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
