@@ -243,10 +243,13 @@ class Engine:
                 f"{self.model_name} has no fill-in-the-middle tokens: set fim_format to a template "
                 "with {prefix} and {suffix}, e.g. '<PRE> {prefix} <SUF>{suffix} <MID>'"
             )
-        prefix, suffix = self._fit(prefix, suffix, extra, self._answer_room(stop))
-        pieces = self.fim.layout(prefix, suffix, extra=extra, path=path)
+        answer_room = self._answer_room(stop)
+        prompt = self.encode(self.fim.layout(prefix, suffix, extra=extra, path=path))
+        if len(prompt) + answer_room > self.n_ctx:
+            prefix, suffix = self._fit(prefix, suffix, extra, path, answer_room)
+            prompt = self.encode(self.fim.layout(prefix, suffix, extra=extra, path=path))
         stop_ids = {i for text in self.fim.stop_texts() if (i := self.special_token_id(text)) is not None}
-        return self._generation(self.encode(pieces), stop, should_cancel, stop_ids, temperature=0.0)
+        return self._generation(prompt, stop, should_cancel, stop_ids, temperature=0.0)
 
     def generate(
         self,
@@ -276,9 +279,12 @@ class Engine:
             return [self.bos_token_id, *ids]
         return ids
 
-    def _fit(self, prefix: str, suffix: str, extra: Sequence[ContextChunk], answer_room: int) -> tuple[str, str]:
-        """Trim the prefix's start and the suffix's end so the prompt and answer fit the context."""
-        overhead = len(self.encode(self.fim.layout("", "", extra=extra))) + 8
+    def _fit(
+        self, prefix: str, suffix: str, extra: Sequence[ContextChunk], path: str | None, answer_room: int
+    ) -> tuple[str, str]:
+        """Trim the prefix's start and the suffix's end so the prompt and answer fit the context
+        (only called when they do not: a keystroke's prompt is tokenized once)."""
+        overhead = len(self.encode(self.fim.layout("", "", extra=extra, path=path))) + 8
         budget = self.n_ctx - answer_room - overhead
         if budget < 2:
             raise ModelError(
