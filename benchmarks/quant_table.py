@@ -1,11 +1,15 @@
-"""Size and held-out perplexity of one model in each GGUF type, all through llama.cpp.
+"""Size, held-out perplexity, infill exact match and speed of one model in each GGUF type,
+all through llama.cpp.
 
     python benchmarks/quant_table.py runs/default-model/cove-default-f16.gguf \
         --val runs/default-model/run/data/val_files.jsonl
 
-Quantizes the f16 file with `cove quantize`'s code into a temporary folder, then scores
-the held-out files (JSON lines with a "text" field, as `cove train` writes them) in
-non-overlapping windows: perplexity = exp(mean negative log-likelihood per token).
+Quantizes the f16 file with `cove quantize`'s code into a temporary folder, then, per type:
+- perplexity of the held-out files (JSON lines with a "text" field, as `cove train` writes
+  them) in non-overlapping windows: exp(mean negative log-likelihood per token);
+- single-line infill exact match on held-out lines (`cove eval`'s tasks), asked through
+  the editor path's `Engine.infill`, greedy, as the language server asks;
+- generation speed: median tokens/s of `Engine.generate` over held-out file openings.
 """
 
 from __future__ import annotations
@@ -17,10 +21,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import statistics
+
 import numpy as np
 
+from assistant.config import EngineConfig
+from assistant.engine import Engine
+from assistant.stopping import StopRules
 from convert.quantize import quantize
 from convert.verify import load_llama, logits_of_llama
+from training.evaluate import InfillTask, infill_tasks
 
 TYPES = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0")
 
@@ -50,14 +60,36 @@ def perplexity(path: Path, texts: list[str], window: int, limit: int) -> tuple[f
     return math.exp(nll / count), count / (time.perf_counter() - started)
 
 
+def infill_and_speed(path: Path, tasks: list[InfillTask], openings: list[str], new_tokens: int) -> tuple[float, float]:
+    """(single-line infill exact match, median generated tokens/s) through the editor path."""
+    engine = Engine.load(EngineConfig(model=path, n_ctx=4096))
+    line = StopRules(max_tokens=48, single_line=True)
+    hits = sum(engine.infill(t.prefix, t.suffix, stop=line, path=t.path).result().strip() == t.expected.strip()
+               for t in tasks)
+    rates = []
+    for opening in openings:
+        generation = engine.generate(opening, stop=StopRules(max_tokens=new_tokens))
+        generation.result()
+        if generation.stats.generated_tokens >= new_tokens // 2:
+            rates.append(generation.stats.tokens_per_second)
+    engine.close()
+    return hits / len(tasks) if tasks else float("nan"), statistics.median(rates) if rates else float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("f16", type=Path, help="the model as an f16 GGUF")
     parser.add_argument("--val", type=Path, required=True, help="held-out files, JSON lines with a 'text' field")
     parser.add_argument("--window", type=int, default=512, help="tokens per scored window (default 512)")
     parser.add_argument("--tokens", type=int, default=100_000, help="held-out tokens to score (default 100,000)")
+    parser.add_argument("--infill", type=int, default=300, help="single-line infill tasks (default 300)")
+    parser.add_argument("--speed-runs", type=int, default=9, help="generations timed per type (default 9)")
+    parser.add_argument("--new-tokens", type=int, default=128, help="tokens per timed generation (default 128)")
     args = parser.parse_args()
-    texts = [json.loads(line)["text"] for line in args.val.read_text().splitlines()]
+    records = [json.loads(line) for line in args.val.read_text().splitlines()]
+    texts = [r["text"] for r in records]
+    tasks = infill_tasks([(r["path"], r["text"]) for r in records], args.infill, multiline=False)
+    openings = [text[:600] for text in texts[:args.speed_runs]]
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         files = {"F16": args.f16}
@@ -67,12 +99,14 @@ def main() -> None:
         base = None
         for type_name, path in files.items():
             ppl, rate = perplexity(path, texts, args.window, args.tokens)
+            match, speed = infill_and_speed(path, tasks, openings, args.new_tokens)
             base = base or ppl
-            rows.append((type_name, path.stat().st_size / 1e6, ppl, ppl - base, rate))
-    print("| type | size (MB) | perplexity | vs f16 | tokens/s scored |")
-    print("|---|---|---|---|---|")
-    for type_name, size, ppl, delta, rate in rows:
-        print(f"| {type_name} | {size:.2f} | {ppl:.3f} | {delta:+.3f} | {rate:,.0f} |")
+            rows.append((type_name, path.stat().st_size / 1e6, ppl, ppl - base, match, rate, speed))
+    print(f"{len(tasks)} single-line infill tasks; {len(openings)} timed generations of {args.new_tokens} tokens")
+    print("| type | size (MB) | perplexity | vs f16 | infill exact match | tokens/s scored | tokens/s generated |")
+    print("|---|---|---|---|---|---|---|")
+    for type_name, size, ppl, delta, match, rate, speed in rows:
+        print(f"| {type_name} | {size:.2f} | {ppl:.3f} | {delta:+.3f} | {match:.1%} | {rate:,.0f} | {speed:,.0f} |")
 
 
 if __name__ == "__main__":

@@ -55,3 +55,17 @@ def test_staged_stdlib_leaves_out_tables_and_tests(tmp_path):
         (stdlib / rel).write_text("x = 1\n")
     staged = stage_stdlib(stdlib, tmp_path / "staging")
     assert sorted(p.relative_to(staged).as_posix() for p in staged.rglob("*.py")) == ["json/decoder.py", "os.py"]
+
+
+def test_package_budget_takes_the_smallest_packages_that_fit(tmp_path):
+    from training.corpus import CorpusEntry
+    from training.recipe import packages_within
+
+    entries = []
+    for name, size in (("big", 3_000_000), ("small", 400_000), ("mid", 900_000), ("gone", 10)):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "m.py").write_text("x" * size)
+        entries.append(CorpusEntry(name, "1", "MIT", name != "gone", "", (str(root),) if name != "gone" else ()))
+    assert [e.name for e in packages_within(entries, 1.5)] == ["small", "mid"]
+    assert [e.name for e in packages_within(entries, None)] == ["big", "small", "mid"]

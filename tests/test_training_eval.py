@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from training.evaluate import infill_tasks, load_model, text_loss
+from training.evaluate import heldout_files, infill_prompt, infill_tasks, load_model, text_loss
 from training.humaneval import _passes, problems, single_line_tasks, truncate
 from test_training_helpers import PROJECT_SOURCES, code_file, write_repo
 
@@ -28,6 +28,35 @@ def test_infill_tasks_cut_a_file_into_prefix_middle_suffix(multiline):
         assert task.expected.strip() and task.prefix.endswith(("\n", "")) and (task.prefix == "" or task.prefix.endswith("\n"))
         lines = task.expected.count("\n") + 1
         assert lines == 1 if not multiline else 1 <= lines <= 4
+
+
+def test_a_left_to_right_infill_prompt_is_the_end_of_the_prefix(tiny_model):
+    lm = load_model(tiny_model)
+    prefix = "def add(a, b):\n" * 200
+    prompt = infill_prompt(lm, None, prefix, "SUFFIX_NEVER_SEEN\n", None, room=48)
+    assert len(prompt) <= lm.context - 48
+    assert prefix.endswith(lm.tokenizer.decode(prompt)) and "SUFFIX" not in lm.tokenizer.decode(prompt)
+
+
+def write_val_files(data: Path, repos: list[str]) -> None:
+    data.mkdir()
+    (data / "manifest.json").write_text("{}")
+    rows = [{"repo": repo, "path": f"{repo}.py", "language": "python", "text": "x = 1\n"} for repo in repos]
+    (data / "val_files.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_heldout_files_can_be_limited_to_one_source_folder(tmp_path):
+    write_val_files(tmp_path / "data", ["python-stdlib", "requests"])
+    assert heldout_files(tmp_path / "data", [], ["python-stdlib"]) == [("python-stdlib.py", "x = 1\n")]
+    assert len(heldout_files(tmp_path / "data", [])) == 2
+
+
+def test_an_unknown_source_folder_is_named_with_the_choices(tmp_path):
+    from assistant.errors import CoveError
+
+    write_val_files(tmp_path / "data", ["python-stdlib"])
+    with pytest.raises(CoveError, match="no held-out files come from stdlib: choose among python-stdlib"):
+        heldout_files(tmp_path / "data", [], ["stdlib"])
 
 
 def test_humaneval_single_line_tasks_are_the_1033_solution_lines():

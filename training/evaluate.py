@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Sequence
 
 from assistant.errors import CoveError
-from assistant.fim import END_OF_TEXT, CodeGen2, FimFormat, Order
+from assistant.fim import END_OF_TEXT, CodeGen2, FimFormat, Order, Piece
 from training.objectives import fim_tokens_for
 from training.tokenizer import encode_pieces, load_tokenizer
 
@@ -140,24 +140,34 @@ def generate(lm: LoadedModel, prompt: list[int], max_new_tokens: int, stop_ids: 
     return new[:cut]
 
 
-def fill(lm: LoadedModel, fmt: FimFormat, prefix: str, suffix: str, path: str | None,
-         max_new_tokens: int, single_line: bool) -> str:
-    """The model's middle for one infill prompt, fitted to the context (prefix:suffix kept 3:1)."""
-    budget = max(8, lm.context - max_new_tokens)
+def infill_prompt(lm: LoadedModel, fmt: FimFormat | None, prefix: str, suffix: str, path: str | None,
+                  room: int) -> list[int]:
+    """Token ids asking for the middle, fitted to the context with `room` tokens left for the
+    answer (prefix:suffix kept 3:1). Without a format, the prefix alone: how a left-to-right
+    model fills in."""
+    budget = max(8, lm.context - room)
     chars = budget * 4
     while True:
-        keep_prefix, keep_suffix = chars * 3 // 4, chars // 4
-        pieces = fmt.layout(prefix[max(0, len(prefix) - keep_prefix):], suffix[:keep_suffix], path=path)
+        keep_prefix = chars if fmt is None else chars * 3 // 4
+        head = prefix[max(0, len(prefix) - keep_prefix):]
+        pieces = [Piece(head)] if fmt is None else fmt.layout(head, suffix[:chars // 4], path=path)
         prompt = encode_pieces(lm.tokenizer, pieces)
         if len(prompt) <= budget or chars <= 4:
-            break
+            return prompt
         chars //= 2
-    stops = [i for i in (lm.tokenizer.token_to_id(t) for t in fmt.stop_texts()) if i is not None]
+
+
+def fill(lm: LoadedModel, fmt: FimFormat | None, prefix: str, suffix: str, path: str | None,
+         max_new_tokens: int, single_line: bool) -> str:
+    """The model's middle for one infill prompt (see `infill_prompt`)."""
+    prompt = infill_prompt(lm, fmt, prefix, suffix, path, max_new_tokens)
+    stop_texts = fmt.stop_texts() if fmt is not None else (END_OF_TEXT,)
+    stops = [i for i in (lm.tokenizer.token_to_id(t) for t in stop_texts) if i is not None]
     text = lm.tokenizer.decode(generate(lm, prompt, max_new_tokens, stops), skip_special_tokens=True)
     return text.split("\n", 1)[0] if single_line else text
 
 
-def infill_exact_match(lm: LoadedModel, fmt: FimFormat, tasks: Sequence[InfillTask], single_line: bool,
+def infill_exact_match(lm: LoadedModel, fmt: FimFormat | None, tasks: Sequence[InfillTask], single_line: bool,
                        max_new_tokens: int = 48) -> float:
     """Share of tasks whose fill equals the masked text (leading/trailing whitespace ignored)."""
     if not tasks:
@@ -169,14 +179,20 @@ def infill_exact_match(lm: LoadedModel, fmt: FimFormat, tasks: Sequence[InfillTa
     return hits / len(tasks)
 
 
-def heldout_files(data: Path | None, repos: Sequence[str]) -> list[tuple[str, str]]:
-    """(path, text) to evaluate on: a run's held-out files, or every kept file of repositories."""
+def heldout_files(data: Path | None, repos: Sequence[str], only: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(path, text) to evaluate on: a run's held-out files (those of the `only` source folders,
+    when given), or every kept file of repositories."""
     if data is not None:
         from training.data import read_val_files
 
         if not (data / "manifest.json").is_file():
             raise CoveError(f"{data} is not a training data folder (no manifest.json): pass RUN/data")
-        return [(f["path"], f["text"]) for f in read_val_files(data)]
+        files = read_val_files(data)
+        unknown = set(only) - {f["repo"] for f in files}
+        if unknown:
+            known = ", ".join(sorted({f["repo"] for f in files}))
+            raise CoveError(f"no held-out files come from {', '.join(sorted(unknown))}: choose among {known}")
+        return [(f["path"], f["text"]) for f in files if not only or f["repo"] in only]
     if not repos:
         return []
     from collections import Counter
@@ -190,14 +206,15 @@ def heldout_files(data: Path | None, repos: Sequence[str]) -> list[tuple[str, st
     return [(f.path, f.text) for f in kept]
 
 
-def evaluate_model(model: Path, adapter: Path | None, data: Path | None, repos: Sequence[str], *, infill: int,
+def evaluate_model(model: Path, adapter: Path | None, data: Path | None, repos: Sequence[str], *, only: Sequence[str] = (),
+                   infill: int,
                    humaneval: int, humaneval_infill: int, samples: int, ks: Sequence[int], seq_len: int,
                    max_new_tokens: int = 256, device: str = "auto") -> dict[str, float]:
     """Every metric asked for, by name."""
     from training import humaneval as he
 
     lm = load_model(model, adapter, device)
-    files = heldout_files(data, repos)
+    files = heldout_files(data, repos, only)
     results: dict[str, float] = {}
     if files:
         results["heldout_loss"], results["heldout_bits_per_byte"] = text_loss(lm, [text for _, text in files], seq_len)

@@ -8,6 +8,7 @@ from pathlib import Path
 EPILOG = """\
 examples:
   cove eval runs/cove/model --data runs/cove/data          # held-out files of a training run
+  cove eval runs/cove/model --data runs/cove/data --heldout-repo python-stdlib
   cove eval model.gguf --repo ~/src/myproject --humaneval 0
   cove eval runs/base/model --adapter runs/ft/adapter --repo ~/src/myproject
   cove eval runs/cove/model --humaneval 164 --samples 10 --pass-k 1,10
@@ -26,6 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data", type=Path, metavar="DIR", help="data folder of a training run: its held-out files")
     source.add_argument("--repo", action="append", metavar="REPO", help="repository whose files to evaluate on (repeatable)")
+    parser.add_argument("--heldout-repo", action="append", default=[], metavar="NAME",
+                        help="with --data, only the held-out files of this source folder, e.g. python-stdlib (repeatable)")
     parser.add_argument("--infill", type=int, default=100, metavar="N", help="infill tasks per kind (default 100; 0 skips)")
     parser.add_argument("--humaneval", type=int, default=164, metavar="N", help="HumanEval problems for pass@k (default all 164; 0 skips)")
     parser.add_argument("--humaneval-infill", type=int, default=1033, metavar="N",
@@ -50,7 +53,10 @@ def run(args: argparse.Namespace) -> int:
         raise CoveError(f"--pass-k {args.pass_k!r} must be whole numbers separated by commas, e.g. 1,10") from None
     if max(ks) > args.samples:
         raise CoveError(f"pass@{max(ks)} needs at least {max(ks)} samples per problem: add --samples {max(ks)}")
-    results = evaluate_model(args.model, args.adapter, args.data, args.repo or [], infill=args.infill,
+    if args.heldout_repo and args.data is None:
+        raise CoveError("--heldout-repo picks among a training run's held-out files: add --data RUN/data")
+    results = evaluate_model(args.model, args.adapter, args.data, args.repo or [], only=args.heldout_repo,
+                             infill=args.infill,
                              humaneval=args.humaneval, humaneval_infill=args.humaneval_infill, samples=args.samples,
                              ks=ks, seq_len=args.seq_len, max_new_tokens=args.max_new_tokens, device=args.device)
     for name, value in results.items():
