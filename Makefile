@@ -31,7 +31,7 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
-# PRESET=default-gpu on a machine with a GPU (minutes); default-cpu takes an hour or so.
+# PRESET=default-gpu on a machine with a GPU (minutes); default-cpu takes about two hours on 2 cores.
 PRESET ?= default-cpu
 model: $(VENV)/.installed-test
 	$(BIN)/python -m training.recipe --preset $(PRESET)

@@ -153,13 +153,22 @@ def test_spans_never_cross_files(tmp_path):
     repo = sample_repo(tmp_path / "repo", count=8)
     manifest = build_dataset(config(tmp_path, [repo], mixture={"span": 1.0}, val_fraction=0.0), tmp_path / "data", log=lambda _: None)
     tokenizer = load_tokenizer(Path(manifest["tokenizer"]))
-    ids = np.fromfile(tmp_path / "data" / "train-0000.bin", dtype=manifest["dtype"]).tolist()
-    eot = tokenizer.token_to_id("<|endoftext|>")
-    ends = [i for i, token in enumerate(ids) if token == eot][1::2]  # each example: masked file, eot, answers, eot
-    examples = [ids[a + 1:b + 1] for a, b in zip([-1] + ends, ends)]
-    restored = sorted(restore(segments(tokenizer, example), Objective.SPAN) for example in examples)
+    ids = [t for t in np.fromfile(tmp_path / "data" / "train-0000.bin", dtype=manifest["dtype"]).tolist()
+           if t != manifest["pad_id"]]
+    eot, sep = tokenizer.token_to_id("<|endoftext|>"), tokenizer.token_to_id("<sep>")
+    ends = [i for i, token in enumerate(ids) if token == eot]
+    parts = [ids[a + 1:b + 1] for a, b in zip([-1] + ends, ends)]
+    examples = []  # masked chunk <|endoftext|> + <sep> answers <|endoftext|>; a chunk too short to mask is causal
+    while parts:
+        if len(parts) > 1 and parts[1][0] == sep:
+            examples.append((Objective.SPAN, parts.pop(0) + parts.pop(0)))
+        else:
+            examples.append((Objective.CAUSAL, parts.pop(0)))
+    assert len(examples) > 8  # the longer files are cut into row-sized chunks
+    # Chunks are consecutive lines of one file, written in order: together they give back the files.
+    restored = "".join(restore(segments(tokenizer, example), objective) for objective, example in examples)
     originals = {p.relative_to(repo).as_posix(): redact(p.read_text()) for p in repo.rglob("*.py")}
-    assert restored == sorted(originals[k.split("/", 1)[1]] for k in manifest["files"]["train"])
+    assert restored == "".join(originals[k.split("/", 1)[1]] for k in manifest["files"]["train"])
 
 
 def test_manifest_records_sources_counts_and_hashes(tmp_path):
@@ -229,3 +238,45 @@ def test_small_repository_still_holds_out_one_file(tmp_path):
     repo = write_repo(tmp_path / "repo", {f"m{i}.py": code_file(f"v{i}") for i in range(3)})
     manifest = build_dataset(config(tmp_path, [repo], val_fraction=0.01), tmp_path / "data", log=lambda _: None)
     assert len(manifest["files"]["val"]) == 1 and len(manifest["files"]["train"]) == 2
+
+
+def test_row_sized_chunks_rejoin_to_the_file_and_keep_to_the_budget():
+    from training.data import row_sized_chunks
+
+    lines = [f"line {i}\n" for i in range(10)]
+    chunks = row_sized_chunks(lines, [3] * 10, budget=7)
+    assert "".join(chunks) == "".join(lines)
+    assert [c.count("\n") for c in chunks] == [2, 2, 2, 2, 2]
+    assert row_sized_chunks(["one very long line\n", "x\n"], [50, 1], budget=7) == ["one very long line\n", "x\n"]
+
+
+def test_infill_examples_never_straddle_two_training_rows(tmp_path):
+    repo = write_repo(tmp_path / "repo", {f"m{i}.py": code_file(f"long{i}", lines=60) for i in range(4)})
+    cfg = config(tmp_path, [repo], mixture={"psm": 1.0}, val_fraction=0.0)
+    manifest = build_dataset(cfg, tmp_path / "data", log=lambda _: None)
+    vocab = load_tokenizer(Path(manifest["tokenizer"])).get_vocab(with_added_tokens=True)
+    rows = TokenRows(tmp_path / "data", manifest, "train", cfg.seq_len)
+    stream = np.concatenate(rows.maps)
+    starts = np.flatnonzero(stream == vocab["<fim_prefix>"])
+    ends = np.flatnonzero(stream == vocab["<|endoftext|>"])
+    assert len(starts) > 4  # long files give several examples each
+    for start in starts:
+        end = ends[np.searchsorted(ends, start)]
+        row = start // cfg.seq_len
+        assert end <= row * cfg.seq_len + cfg.seq_len, f"example at {start}..{end} leaves row {row}"
+    assert manifest["pad_id"] == vocab["<fim_pad>"] and (stream == manifest["pad_id"]).any()
+
+
+def test_padding_is_not_counted_in_the_loss():
+    import torch
+
+    from training.loop import token_loss
+
+    torch.manual_seed(0)
+    model = torch.nn.Module()
+    logits = torch.randn(1, 5, 11)
+    model.forward = lambda input_ids: type("Out", (), {"logits": logits})()
+    tokens = torch.tensor([[1, 2, 10, 10, 3, 4]])
+    kept = torch.tensor([0, 3, 4])  # positions whose target is not the pad (10)
+    expected = torch.nn.functional.cross_entropy(logits[0, kept], tokens[0, 1:][kept])
+    assert torch.allclose(token_loss(model, tokens, pad_id=10), expected)

@@ -27,21 +27,23 @@ from assistant.atomic import write_atomic
 from assistant.errors import CoveError
 from training.config import TrainConfig
 from training.dedup import deduplicate
-from training.objectives import Mixture, Objective, causal
+from training.objectives import Mixture, Objective, causal, fim_tokens_for
 from training.redact import redact
 from training.sources import Filters, SourceFile, resolve_source, walk_repository
 from training.tokenizer import encode_pieces, load_tokenizer, train_tokenizer
 
 #: Bump when the shard layout or the example layout changes: old shards are then rebuilt.
-DATA_VERSION = 1
+DATA_VERSION = 2
 #: Tokens per shard file.
 SHARD_TOKENS = 1 << 27
 #: TrainConfig fields the shards depend on (the rest only affect training).
 DATA_FIELDS = (
     "languages", "exclude_languages", "max_file_bytes", "max_line_length", "max_mean_line_length",
     "min_alnum_share", "max_files", "near_dup_threshold", "val_fraction", "tokenizer", "vocab_size", "mixture",
-    "max_spans", "seed",
+    "max_spans", "seed", "seq_len",
 )
+#: Tokens an infill example adds to its text: sentinels, repository line, end tokens.
+INFILL_OVERHEAD = 16
 MANIFEST = "manifest.json"
 VAL_FILES = "val_files.jsonl"
 
@@ -113,7 +115,14 @@ class _ShardWriter:
         self.buffer = array("H" if dtype == np.uint16 else "I")
         self.shards: list[dict] = []
 
-    def write(self, ids: list[int]) -> None:
+    def write(self, ids: list[int], row: tuple[int, int] | None = None) -> None:
+        """Append `ids`; with `row=(seq_len, pad_id)`, first pad to the next row when they
+        would otherwise straddle two training rows (rows are seq_len + 1 tokens from shard start)."""
+        if row is not None:
+            seq_len, pad_id = row
+            offset = len(self.buffer) % seq_len
+            if offset and offset + len(ids) > seq_len + 1 and len(ids) <= seq_len + 1:
+                self.buffer.extend([pad_id] * (seq_len - offset))
         self.buffer.extend(ids)
         while len(self.buffer) >= SHARD_TOKENS:
             self._flush(self.buffer[:SHARD_TOKENS])
@@ -129,6 +138,41 @@ class _ShardWriter:
         data = tokens.tobytes()
         write_atomic(self.folder / name, data)
         self.shards.append({"file": name, "tokens": len(tokens), "sha256": hashlib.sha256(data).hexdigest()})
+
+
+def row_sized_chunks(lines: list[str], line_tokens: list[int], budget: int) -> list[str]:
+    """Consecutive runs of whole lines of at most `budget` tokens (a longer line stays whole).
+
+    Infill examples are cut from these, so each fits one training row: context-level FIM,
+    which works better than FIM over whole files (field notes). A file longer than a row
+    would otherwise put its prefix, suffix and middle in different rows, and the model
+    would never see them together.
+    """
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line, count in zip(lines, line_tokens):
+        if current and size + count > budget:
+            chunks.append("".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += count
+    if current:
+        chunks.append("".join(current))
+    return chunks
+
+
+def _examples(mixture: Mixture, objective: Objective, source: SourceFile, tokenizer, seq_len: int,
+              rng: random.Random) -> list[list[int]]:
+    """Token ids of one training file's examples: the whole file when causal, one infill
+    example per row-sized chunk otherwise."""
+    if objective is Objective.CAUSAL:
+        return [encode_pieces(tokenizer, causal(source.text))]
+    lines = source.text.splitlines(keepends=True)
+    counts = [len(e.ids) for e in tokenizer.encode_batch(lines, add_special_tokens=False)]
+    budget = seq_len + 1 - INFILL_OVERHEAD - len(tokenizer.encode(source.path, add_special_tokens=False).ids)
+    return [encode_pieces(tokenizer, mixture.example(objective, chunk, source.path, rng))
+            for chunk in row_sized_chunks(lines, counts, max(1, budget))]
 
 
 def _reusable(folder: Path, fingerprint: str) -> dict | None:
@@ -181,6 +225,8 @@ def build_dataset(cfg: TrainConfig, folder: Path, log: Callable[[str], None] = p
     dtype = _token_dtype(tokenizer.get_vocab_size(with_added_tokens=True))
     mixture = Mixture(cfg.mixture, vocab, cfg.max_spans)
     rng = random.Random(cfg.seed)
+    fim_tokens = fim_tokens_for(vocab)
+    pad_id = vocab.get(fim_tokens.pad) if fim_tokens and fim_tokens.pad else None
 
     manifest_splits: dict[str, dict] = {}
     objectives: Counter = Counter()
@@ -190,10 +236,11 @@ def build_dataset(cfg: TrainConfig, folder: Path, log: Callable[[str], None] = p
         for source in split_files:
             # Validation stays causal: its loss and bits per byte compare across mixtures.
             objective = mixture.choose(rng) if split == "train" else Objective.CAUSAL
-            pieces = mixture.example(objective, source.text, source.path, rng) if split == "train" else causal(source.text)
-            ids = encode_pieces(tokenizer, pieces)
-            writer.write(ids)
-            tokens += len(ids)
+            examples = _examples(mixture, objective, source, tokenizer, cfg.seq_len, rng) if pad_id is not None \
+                else [encode_pieces(tokenizer, mixture.example(objective, source.text, source.path, rng))]
+            for ids in examples:
+                writer.write(ids, (cfg.seq_len, pad_id) if objective is not Objective.CAUSAL and pad_id is not None else None)
+                tokens += len(ids)
             objectives[f"{split}:{objective.value}"] += 1
         manifest_splits[split] = {
             "files": len(split_files), "tokens": tokens,
@@ -205,7 +252,7 @@ def build_dataset(cfg: TrainConfig, folder: Path, log: Callable[[str], None] = p
         "version": DATA_VERSION, "fingerprint": fingerprint,
         "sources": [str(s) for s in cfg.sources],
         "settings": {name: getattr(cfg, name) for name in DATA_FIELDS},
-        "tokenizer": str(tokenizer_dir), "dtype": dtype.name,
+        "tokenizer": str(tokenizer_dir), "dtype": dtype.name, "pad_id": pad_id,
         "counts": {"files_seen": len(files) + sum(dropped.values()), "files_kept": len(kept),
                    "dropped": dict(sorted(dropped.items())), "redactions": dict(sorted(redactions.items())),
                    "objectives": dict(sorted(objectives.items()))},
@@ -229,6 +276,8 @@ class TokenRows:
 
     def __init__(self, folder: Path, manifest: dict, split: str, seq_len: int) -> None:
         self.seq_len = seq_len
+        #: Token that fills a row's end where an infill example would straddle two rows; the loss skips it.
+        self.pad_id: int | None = manifest.get("pad_id")
         self.maps = [np.memmap(folder / s["file"], dtype=manifest["dtype"], mode="r")
                      for s in manifest["splits"][split]["shards"] if s["tokens"] > seq_len]
         counts = [(len(m) - 1) // seq_len for m in self.maps]
@@ -270,6 +319,11 @@ class Batches:
     @property
     def global_batch(self) -> int:
         return sum(s.per_batch for s in self.streams)
+
+    @property
+    def pad_id(self) -> int | None:
+        """The padding token the loss skips (streams share one tokenizer)."""
+        return self.streams[0].rows.pad_id
 
     def _order(self, stream: int, epoch: int) -> np.ndarray:
         key = (stream, epoch)

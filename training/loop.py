@@ -79,8 +79,9 @@ def to_device(rows: np.ndarray, device) -> "torch.Tensor":
     return torch.from_numpy(rows).to(device, non_blocking=True)
 
 
-def token_loss(model, tokens: "torch.Tensor") -> "torch.Tensor":
-    """Mean next-token cross-entropy of rows [B, T+1]: every position is a real token.
+def token_loss(model, tokens: "torch.Tensor", pad_id: int | None = None) -> "torch.Tensor":
+    """Mean next-token cross-entropy of rows [B, T+1] over real tokens: targets that are
+    `pad_id` (row ends padded so an infill example stays in one row) are skipped.
 
     One function for forward and loss, so that torch.compile fuses the log-softmax and
     the loss with the model instead of materialising the logits' gradient separately.
@@ -89,7 +90,8 @@ def token_loss(model, tokens: "torch.Tensor") -> "torch.Tensor":
 
     with autocast(tokens.device):
         logits = model(input_ids=tokens[:, :-1]).logits
-    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), tokens[:, 1:].reshape(-1))
+    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), tokens[:, 1:].reshape(-1),
+                           ignore_index=-100 if pad_id is None else pad_id)
 
 
 def mean_loss(model, rows: TokenRows, limit: int, micro_batch: int, device) -> float | None:
@@ -105,7 +107,7 @@ def mean_loss(model, rows: TokenRows, limit: int, micro_batch: int, device) -> f
     with torch.no_grad():
         for start in range(0, count, micro_batch):
             batch = np.stack([rows[i] for i in range(start, min(count, start + micro_batch))])
-            total += float(token_loss(model, to_device(batch, device))) * len(batch)
+            total += float(token_loss(model, to_device(batch, device), rows.pad_id)) * len(batch)
     model.train(was_training)
     return total / count
 
@@ -206,7 +208,7 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
             for micro in range(accum):
                 rows = batches.micro_batch(step, micro, cfg.micro_batch, dist.rank, dist.world)
                 with parallel.gradient_sync(micro == accum - 1):
-                    loss = loss_of(model, to_device(rows, dist.device))
+                    loss = loss_of(model, to_device(rows, dist.device), batches.pad_id)
                     (loss / accum).backward()
                 total += loss.detach()
             grad_norm = parallel.grad_norm(cfg.grad_clip)
