@@ -173,10 +173,13 @@ def test_spans_never_cross_files(tmp_path):
 
 def test_manifest_records_sources_counts_and_hashes(tmp_path):
     repo = sample_repo(tmp_path / "repo", count=4)
+    (repo / "copy.py").write_text((repo / "pkg" / "mod_a0.py").read_text())  # dropped as a duplicate
     manifest = build_dataset(config(tmp_path, [repo]), tmp_path / "data", log=lambda _: None)
     on_disk = json.loads((tmp_path / "data" / "manifest.json").read_text())
-    assert on_disk["sources"] == [str(repo)]
-    assert on_disk["counts"]["files_kept"] == len(manifest["files"]["train"]) + len(manifest["files"]["val"])
+    assert on_disk["sources"] == [str(repo)] and on_disk["counts"]["dropped"]["exact_duplicate"] == 1
+    counts = on_disk["counts"]
+    assert counts["files_kept"] == len(manifest["files"]["train"]) + len(manifest["files"]["val"])
+    assert counts["files_seen"] == counts["files_kept"] + sum(counts["dropped"].values())
     shard = on_disk["splits"]["train"]["shards"][0]
     import hashlib
 

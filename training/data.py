@@ -205,6 +205,7 @@ def build_dataset(cfg: TrainConfig, folder: Path, log: Callable[[str], None] = p
         return manifest | {"reused": True}
 
     redactions: Counter = Counter()
+    seen = len(files) + sum(dropped.values())  # before deduplication adds its drops
     kept = clean(files, cfg, dropped, redactions)
     splits = {"train": [], "val": []}
     for source in kept:
@@ -253,7 +254,7 @@ def build_dataset(cfg: TrainConfig, folder: Path, log: Callable[[str], None] = p
         "sources": [str(s) for s in cfg.sources],
         "settings": {name: getattr(cfg, name) for name in DATA_FIELDS},
         "tokenizer": str(tokenizer_dir), "dtype": dtype.name, "pad_id": pad_id,
-        "counts": {"files_seen": len(files) + sum(dropped.values()), "files_kept": len(kept),
+        "counts": {"files_seen": seen, "files_kept": len(kept),
                    "dropped": dict(sorted(dropped.items())), "redactions": dict(sorted(redactions.items())),
                    "objectives": dict(sorted(objectives.items()))},
         "files": {split: [f.key for f in split_files] for split, split_files in splits.items()},
