@@ -36,6 +36,8 @@ def test_a_left_to_right_infill_prompt_is_the_end_of_the_prefix(tiny_model):
     prompt = infill_prompt(lm, None, prefix, "SUFFIX_NEVER_SEEN\n", None, room=48)
     assert len(prompt) <= lm.context - 48
     assert prefix.endswith(lm.tokenizer.decode(prompt)) and "SUFFIX" not in lm.tokenizer.decode(prompt)
+    # A file's first line is asked after the separator that starts every training file.
+    assert infill_prompt(lm, None, "", "x = 1\n", None, room=48) == [lm.tokenizer.token_to_id("<|endoftext|>")]
 
 
 def write_val_files(data: Path, repos: list[str]) -> None:

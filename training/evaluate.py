@@ -143,14 +143,14 @@ def generate(lm: LoadedModel, prompt: list[int], max_new_tokens: int, stop_ids: 
 def infill_prompt(lm: LoadedModel, fmt: FimFormat | None, prefix: str, suffix: str, path: str | None,
                   room: int) -> list[int]:
     """Token ids asking for the middle, fitted to the context with `room` tokens left for the
-    answer (prefix:suffix kept 3:1). Without a format, the prefix alone: how a left-to-right
-    model fills in."""
+    answer (prefix:suffix kept 3:1). Without a format, the prefix alone after the document
+    separator every training file follows: how a left-to-right model fills in."""
     budget = max(8, lm.context - room)
     chars = budget * 4
     while True:
         keep_prefix = chars if fmt is None else chars * 3 // 4
         head = prefix[max(0, len(prefix) - keep_prefix):]
-        pieces = [Piece(head)] if fmt is None else fmt.layout(head, suffix[:chars // 4], path=path)
+        pieces = [Piece(END_OF_TEXT, True), Piece(head)] if fmt is None else fmt.layout(head, suffix[:chars // 4], path=path)
         prompt = encode_pieces(lm.tokenizer, pieces)
         if len(prompt) <= budget or chars <= 4:
             return prompt
