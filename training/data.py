@@ -27,7 +27,7 @@ from assistant.atomic import write_atomic
 from assistant.errors import CoveError
 from training.config import TrainConfig
 from training.dedup import deduplicate
-from training.objectives import Mixture, Objective, causal, fim_tokens_for
+from training.objectives import Mixture, Objective, fim_tokens_for
 from training.redact import redact
 from training.sources import Filters, SourceFile, resolve_source, walk_repository
 from training.tokenizer import encode_pieces, load_tokenizer, train_tokenizer
@@ -162,12 +162,12 @@ def row_sized_chunks(lines: list[str], line_tokens: list[int], budget: int) -> l
     return chunks
 
 
-def _examples(mixture: Mixture, objective: Objective, source: SourceFile, tokenizer, seq_len: int,
+def _examples(mixture: Mixture, objective: Objective, source: SourceFile, tokenizer, seq_len: int | None,
               rng: random.Random) -> list[list[int]]:
-    """Token ids of one training file's examples: the whole file when causal, one infill
-    example per row-sized chunk otherwise."""
-    if objective is Objective.CAUSAL:
-        return [encode_pieces(tokenizer, causal(source.text))]
+    """Token ids of one file's examples: the whole file, or with `seq_len`, one example per
+    row-sized chunk."""
+    if seq_len is None:
+        return [encode_pieces(tokenizer, mixture.example(objective, source.text, source.path, rng))]
     lines = source.text.splitlines(keepends=True)
     counts = [len(e.ids) for e in tokenizer.encode_batch(lines, add_special_tokens=False)]
     budget = seq_len + 1 - INFILL_OVERHEAD - len(tokenizer.encode(source.path, add_special_tokens=False).ids)
@@ -237,10 +237,10 @@ def build_dataset(cfg: TrainConfig, folder: Path, log: Callable[[str], None] = p
         for source in split_files:
             # Validation stays causal: its loss and bits per byte compare across mixtures.
             objective = mixture.choose(rng) if split == "train" else Objective.CAUSAL
-            examples = _examples(mixture, objective, source, tokenizer, cfg.seq_len, rng) if pad_id is not None \
-                else [encode_pieces(tokenizer, mixture.example(objective, source.text, source.path, rng))]
-            for ids in examples:
-                writer.write(ids, (cfg.seq_len, pad_id) if objective is not Objective.CAUSAL and pad_id is not None else None)
+            # Infill examples are cut to rows (context-level) where padding exists; causal files stay whole.
+            chunked = pad_id is not None and objective is not Objective.CAUSAL
+            for ids in _examples(mixture, objective, source, tokenizer, cfg.seq_len if chunked else None, rng):
+                writer.write(ids, (cfg.seq_len, pad_id) if chunked else None)
                 tokens += len(ids)
             objectives[f"{split}:{objective.value}"] += 1
         manifest_splits[split] = {
