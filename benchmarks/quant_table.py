@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import tempfile
 import time
 from pathlib import Path
-
-import statistics
 
 import numpy as np
 
