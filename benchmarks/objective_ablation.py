@@ -5,8 +5,9 @@ for the same number of tokens (same compute), once per objective mixture:
 
 - causal only;
 - causal + CodeGen2 span corruption (50/50);
-- causal + FIM, PSM and SPM (50/25/25);
-- the default models' mixture (causal 50, span 20, PSM 20, SPM 10).
+- causal + FIM, PSM and SPM (50/25/25), middles cut at any character;
+- the same with half of the FIM middles whole lines (`fim_line_share = 0.5`);
+- the default models' mixture (causal 50, span 20, PSM 20, SPM 10, half whole lines).
 
 Each is then measured on the same held-out files: left-to-right loss (nats per token over
 whole files), and single-line infill, asked in the arm's own way (the causal model sees
@@ -28,12 +29,14 @@ from pathlib import Path
 
 from assistant.fim import FimFormat, Order
 
-#: name -> (mixture, how the arm is asked for a middle: None = prefix only, else an Order).
-ARMS: dict[str, tuple[dict[str, float], Order | None]] = {
-    "causal": ({"causal": 1.0}, None),
-    "causal+span": ({"causal": 0.5, "span": 0.5}, Order.CODEGEN2),
-    "causal+fim": ({"causal": 0.5, "psm": 0.25, "spm": 0.25}, Order.PSM),
-    "mixture": ({"causal": 0.5, "span": 0.2, "psm": 0.2, "spm": 0.1}, Order.PSM),
+FIM = {"causal": 0.5, "psm": 0.25, "spm": 0.25}
+#: name -> (objective settings, how the arm is asked for a middle: None = prefix only, else an Order).
+ARMS: dict[str, tuple[dict, Order | None]] = {
+    "causal": ({"mixture": {"causal": 1.0}}, None),
+    "causal+span": ({"mixture": {"causal": 0.5, "span": 0.5}}, Order.CODEGEN2),
+    "causal+fim": ({"mixture": FIM, "fim_line_share": 0.0}, Order.PSM),
+    "causal+fim-lines": ({"mixture": FIM, "fim_line_share": 0.5}, Order.PSM),
+    "mixture": ({"mixture": {"causal": 0.5, "span": 0.2, "psm": 0.2, "spm": 0.1}, "fim_line_share": 0.5}, Order.PSM),
 }
 
 #: The model every arm trains: ~1.4M parameters, ~3M tokens in a few CPU minutes per arm.
@@ -76,9 +79,10 @@ def run_arm(name: str, args: argparse.Namespace) -> dict[str, float]:
     from training.evaluate import infill_exact_match, infill_tasks, load_model, text_loss
     from training.pretrain import pretrain
 
-    mixture, order = ARMS[name]
-    cfg = TrainConfig(**MODEL, sources=[str(args.source)], out_dir=str(args.out / name), tokenizer=str(args.tokenizer),
-                      mixture=mixture, max_steps=args.steps, warmup_steps=args.steps // 10, threads=args.threads)
+    objective, order = ARMS[name]
+    cfg = TrainConfig(**MODEL, **objective, sources=[str(args.source)], out_dir=str(args.out / name),
+                      tokenizer=str(args.tokenizer), max_steps=args.steps, warmup_steps=args.steps // 10,
+                      threads=args.threads)
     started = time.monotonic()
     result = pretrain(cfg, resume=checkpoint.latest(cfg.out / "checkpoints") is not None, log=lambda _: None)
     minutes = (time.monotonic() - started) / 60

@@ -67,6 +67,31 @@ def test_spm_token_by_token(byte_tokenizer):
     ]
 
 
+def psm_parts(pieces) -> dict[str, str]:
+    """The prefix, suffix and middle texts of a PSM example (empty parts have no piece)."""
+    parts, section = {"<fim_prefix>": "", "<fim_suffix>": "", "<fim_middle>": ""}, None
+    for piece in pieces:
+        if piece.special:
+            section = piece.text
+        else:
+            parts[section] += piece.text
+    return {"prefix": parts["<fim_prefix>"], "suffix": parts["<fim_suffix>"], "middle": parts["<fim_middle>"]}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_whole_line_middles_run_from_a_line_start_to_a_line_end(seed):
+    text = "def f(x):\n    y = x + 1\n\n    return y\n"
+    parts = psm_parts(fim(text, random.Random(seed), PSM, line_share=1.0))
+    assert parts["prefix"] + parts["middle"] + parts["suffix"] == text
+    assert parts["prefix"] == "" or parts["prefix"].endswith("\n")
+    assert parts["suffix"].startswith("\n")
+
+
+def test_line_share_zero_cuts_exactly_as_character_fim():
+    text = "alpha = 1\nbeta = 2\n"
+    assert fim(text, random.Random(3), PSM, line_share=0.0) == fim(text, random.Random(3), PSM)
+
+
 def test_psm_with_path_carries_the_repository_context(byte_tokenizer):
     pieces = fim("ab", FixedCuts([1, 1]), PSM, path="p")
     assert tokens(byte_tokenizer, pieces) == [

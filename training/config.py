@@ -56,6 +56,10 @@ class TrainConfig:
     )
     #: Most spans corrupted in one file by span corruption (each `<mask_k>`).
     max_spans: int = 3
+    #: Share of FIM examples whose middle is whole lines (from a line's start to a line's
+    #: end, its newline left in the suffix): the shape of an editor's request on a fresh
+    #: line and of HumanEval's single-line infill. The rest are cut at any character.
+    fim_line_share: float = 0.5
 
     # --- model (LLaMA architecture) -----------------------------------------
     dim: int = 256
@@ -132,6 +136,8 @@ class TrainConfig:
             )
         if self.warmup_steps < 0 or self.warmup_steps >= self.max_steps:
             raise CoveError(f"warmup_steps {self.warmup_steps} must be in [0, max_steps={self.max_steps})")
+        if not 0 <= self.fim_line_share <= 1:
+            raise CoveError(f"fim_line_share = {self.fim_line_share} must be in [0, 1], e.g. 0.5")
         if not 0 < self.min_lr <= self.lr:
             raise CoveError(f"min_lr {self.min_lr} must be in (0, lr={self.lr}]")
         from training.objectives import Objective  # stdlib-only; avoids a cycle at import

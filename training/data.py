@@ -40,7 +40,7 @@ SHARD_TOKENS = 1 << 27
 DATA_FIELDS = (
     "languages", "exclude_languages", "max_file_bytes", "max_line_length", "max_mean_line_length",
     "min_alnum_share", "max_files", "near_dup_threshold", "val_fraction", "tokenizer", "vocab_size", "mixture",
-    "max_spans", "seed", "seq_len",
+    "max_spans", "fim_line_share", "seed", "seq_len",
 )
 #: Tokens an infill example adds to its text: sentinels, repository line, end tokens.
 INFILL_OVERHEAD = 16
@@ -224,7 +224,7 @@ def build_dataset(cfg: TrainConfig, folder: Path, log: Callable[[str], None] = p
     tokenizer = load_tokenizer(tokenizer_dir)
     vocab = tokenizer.get_vocab(with_added_tokens=True)
     dtype = _token_dtype(tokenizer.get_vocab_size(with_added_tokens=True))
-    mixture = Mixture(cfg.mixture, vocab, cfg.max_spans)
+    mixture = Mixture(cfg.mixture, vocab, cfg.max_spans, line_share=cfg.fim_line_share)
     rng = random.Random(cfg.seed)
     fim_tokens = fim_tokens_for(vocab)
     pad_id = vocab.get(fim_tokens.pad) if fim_tokens and fim_tokens.pad else None

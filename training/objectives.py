@@ -51,11 +51,13 @@ _NEEDS: dict[Objective, tuple[str, ...]] = {
 class Mixture:
     """Chooses an objective per file and lays the file out in it."""
 
-    def __init__(self, shares: Mapping[str, float], vocab: Container[str], max_spans: int = 3, with_path: bool = True) -> None:
+    def __init__(self, shares: Mapping[str, float], vocab: Container[str], max_spans: int = 3, with_path: bool = True,
+                 line_share: float = 0.0) -> None:
         self.objectives = [o for o in Objective if shares.get(o.value, 0) > 0]
         self.weights = [shares[o.value] for o in self.objectives]
         self.max_spans = max(1, min(max_spans, CodeGen2.MAX_SPANS))
         self.with_path = with_path
+        self.line_share = line_share
         tokens = fim_tokens_for(vocab)
         for objective in self.objectives:
             missing = [t for t in _NEEDS[objective] if t not in vocab]
@@ -76,20 +78,34 @@ class Mixture:
             return causal(text)
         if objective is Objective.SPAN:
             return span_corruption(text, rng, self.max_spans)
-        return fim(text, rng, self.formats[objective], path if self.with_path else None)
+        return fim(text, rng, self.formats[objective], path if self.with_path else None, self.line_share)
 
 
 def causal(text: str) -> list[Piece]:
     return [Piece(text), Piece(END_OF_TEXT, True)]
 
 
-def fim(text: str, rng: random.Random, fmt: FimFormat, path: str | None = None) -> list[Piece]:
-    """FIM with the middle chosen at character level (two uniform cut points)."""
-    start, end = sorted(rng.randint(0, len(text)) for _ in range(2))
+def fim(text: str, rng: random.Random, fmt: FimFormat, path: str | None = None, line_share: float = 0.0) -> list[Piece]:
+    """FIM with two uniform cut points: for a `line_share` of examples the middle is whole
+    lines, else it is cut at any character. Character cuts alone teach a small model that a
+    prefix ending in a bare newline was cut mid-word, so it starts a masked line mid-word."""
+    if line_share and rng.random() < line_share:
+        start, end = _whole_lines(text, rng)
+    else:
+        start, end = sorted(rng.randint(0, len(text)) for _ in range(2))
     prefix, middle, suffix = text[:start], text[start:end], text[end:]
     end_of_middle = [Piece(fmt.tokens.end, True)] if fmt.tokens.end else []
     pieces = fmt.layout(prefix, suffix, path=path) + [Piece(middle), *end_of_middle, Piece(END_OF_TEXT, True)]
     return [p for p in pieces if p.text]
+
+
+def _whole_lines(text: str, rng: random.Random) -> tuple[int, int]:
+    """Offsets of a middle from the start of one line to the end of the same or a later
+    line, the newline that ends it left to the suffix (as HumanEval masks a line)."""
+    starts = [0, *(i + 1 for i, char in enumerate(text) if char == "\n" and i + 1 < len(text))]
+    first, last = sorted(rng.randrange(len(starts)) for _ in range(2))
+    end = text.find("\n", starts[last])
+    return starts[first], len(text) if end < 0 else end
 
 
 def span_corruption(text: str, rng: random.Random, max_spans: int) -> list[Piece]:
