@@ -18,13 +18,11 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-
 from assistant.config import EngineConfig
 from assistant.engine import Engine
 from assistant.fim import FimFormat, parse_format
 from assistant.stopping import StopRules
-from convert.verify import load_llama, logits_of_llama
+from convert.verify import load_llama, nll_of_llama
 from training.evaluate import InfillTask, infill_tasks
 
 ORDERS = ("psm", "spm")
@@ -44,23 +42,17 @@ def tokenize(llama, fmt: FimFormat, prefix: str, suffix: str, middle: str) -> tu
     return prompt, llama.tokenize(middle.encode(), add_bos=False, special=False) + end
 
 
-def fitted(llama, formats: dict[str, FimFormat], task: InfillTask, n_ctx: int) -> tuple[str, str]:
-    """Windows around the line that fit the context in every order (halved until they do)."""
+def fitted(llama, formats: dict[str, FimFormat], task: InfillTask,
+           n_ctx: int) -> tuple[str, str, dict[str, tuple[list[int], list[int]]]]:
+    """Windows around the line that fit the context in every order (halved until they do),
+    with each order's (prompt ids, middle ids)."""
     chars = 4 * n_ctx
     while True:
         prefix, suffix = windows(task, chars)
-        if all(sum(map(len, tokenize(llama, f, prefix, suffix, task.expected))) <= n_ctx for f in formats.values()):
-            return prefix, suffix
+        ids = {order: tokenize(llama, fmt, prefix, suffix, task.expected) for order, fmt in formats.items()}
+        if all(len(prompt) + len(middle) <= n_ctx for prompt, middle in ids.values()):
+            return prefix, suffix, ids
         chars //= 2
-
-
-def middle_nll(llama, prompt: list[int], middle: list[int]) -> float:
-    """Summed negative log-likelihood of `middle` after `prompt`."""
-    ids = prompt + middle
-    logits = logits_of_llama(llama, ids)[len(prompt) - 1:-1].astype(np.float64)
-    top = logits.max(axis=1, keepdims=True)
-    log_probs = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
-    return float(-log_probs[np.arange(len(middle)), middle].sum())
 
 
 def main() -> None:
@@ -79,16 +71,16 @@ def main() -> None:
     print(f"{args.model.name}: {len(tasks)} single-line infill tasks from {args.val}, context {n_ctx}")
     print("| order | middle NLL (nats/token) | exact match |")
     print("|---|---|---|")
-    for order, fmt in formats.items():
+    for order in formats:
         nll = count = 0.0
-        for task, prefix, suffix in windowed:
-            prompt, middle = tokenize(llama, fmt, prefix, suffix, task.expected)
-            nll += middle_nll(llama, prompt, middle)
+        for _, _, _, ids in windowed:
+            prompt, middle = ids[order]
+            nll += nll_of_llama(llama, prompt + middle, start=len(prompt))
             count += len(middle)
         engine = Engine.load(EngineConfig(model=args.model, n_ctx=n_ctx, fim_format=f"{order}:{args.family}"))
         line = StopRules(max_tokens=48, single_line=True)
         hits = sum(engine.infill(prefix, suffix, stop=line).result().strip() == task.expected.strip()
-                   for task, prefix, suffix in windowed)
+                   for task, prefix, suffix, _ in windowed)
         engine.close()
         print(f"| {order.upper()} | {nll / count:.3f} | {hits / len(tasks):.1%} |")
     llama.close()

@@ -22,13 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from assistant.config import EngineConfig
 from assistant.engine import Engine
 from assistant.stopping import StopRules
 from convert.quantize import quantize
-from convert.verify import load_llama, logits_of_llama
+from convert.verify import load_llama, nll_of_llama
 from training.evaluate import InfillTask, infill_tasks
 
 TYPES = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0")
@@ -50,10 +48,7 @@ def perplexity(path: Path, texts: list[str], window: int, limit: int) -> tuple[f
     llama = load_llama(path, window)
     started, nll, count = time.perf_counter(), 0.0, 0
     for ids in token_windows(llama, texts, window, limit):
-        logits = logits_of_llama(llama, ids)[:-1].astype(np.float64)
-        top = logits.max(axis=1, keepdims=True)
-        log_probs = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
-        nll -= log_probs[np.arange(len(ids) - 1), ids[1:]].sum()
+        nll += nll_of_llama(llama, ids)
         count += len(ids) - 1
     llama.close()
     return math.exp(nll / count), count / (time.perf_counter() - started)

@@ -152,6 +152,15 @@ def logits_of_llama(llama, ids: list[int]) -> np.ndarray:
     return np.array(llama.scores[: len(ids)], dtype=np.float32)
 
 
+def nll_of_llama(llama, ids: list[int], start: int = 1) -> float:
+    """Summed negative log-likelihood (nats) of ids[start:], each given the ids before it,
+    from llama.cpp's logits in float64 (perplexity, or the loss of an infill's middle)."""
+    logits = logits_of_llama(llama, ids)[start - 1:-1].astype(np.float64)
+    top = logits.max(axis=1, keepdims=True)
+    log_probs = logits - top - np.log(np.exp(logits - top).sum(axis=1, keepdims=True))
+    return float(-log_probs[np.arange(len(ids) - start), ids[start:]].sum())
+
+
 def logits_of_transformers(model, ids: list[int]) -> np.ndarray:
     import torch
 
