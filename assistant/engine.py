@@ -20,6 +20,7 @@ from typing import Callable, Iterator, Sequence
 from assistant.config import EngineConfig, resolve_model
 from assistant.errors import ModelError
 from assistant.gguf_file import check_gguf, gguf_architecture, gguf_header, trained_context_length
+from assistant.healing import healed, split_indentation
 from assistant.fim import FAMILIES, CodeGen2, ContextChunk, FimFormat, FimTokens, Order, Piece, parse_format
 from assistant.stopping import StopRules, StopScanner
 
@@ -237,19 +238,25 @@ class Engine:
         path: str | None = None,
         should_cancel: Callable[[], bool] | None = None,
     ) -> Generation:
-        """Generate the middle between `prefix` and `suffix` in the model's infill format."""
+        """Generate the middle between `prefix` and `suffix` in the model's infill format.
+
+        A prefix that ends in a fresh line's indentation is asked from the line's start, and
+        the answer comes back without that indentation (assistant/healing.py)."""
         if self.fim is None:
             raise ModelError(
                 f"{self.model_name} has no fill-in-the-middle tokens: set fim_format to a template "
                 "with {prefix} and {suffix}, e.g. '<PRE> {prefix} <SUF>{suffix} <MID>'"
             )
+        prefix, indentation = split_indentation(prefix)
         answer_room = self._answer_room(stop)
         prompt = self.encode(self.fim.layout(prefix, suffix, extra=extra, path=path))
         if len(prompt) + answer_room > self.n_ctx:
             prefix, suffix = self._fit(prefix, suffix, extra, path, answer_room)
             prompt = self.encode(self.fim.layout(prefix, suffix, extra=extra, path=path))
         stop_ids = {i for text in self.fim.stop_texts() if (i := self.special_token_id(text)) is not None}
-        return self._generation(prompt, stop, should_cancel, stop_ids, temperature=0.0)
+        stats = GenerationStats(prompt_tokens=len(prompt))
+        pieces = self._stream(prompt, stop, should_cancel, stop_ids, 0.0, stats)
+        return Generation(healed(pieces, indentation) if indentation else pieces, stats)
 
     def generate(
         self,
@@ -262,8 +269,9 @@ class Engine:
         """Continue `prompt`: a string (control tokens in it are parsed, as in a chat
         template's output) or pieces (only `special` pieces may be control tokens)."""
         ids = self._with_bos(self.tokenize(prompt, special=True)) if isinstance(prompt, str) else self.encode(prompt)
-        room = self.n_ctx - self._answer_room(stop)
-        return self._generation(ids[-room:], stop, should_cancel, set(), temperature)
+        prompt = ids[-(self.n_ctx - self._answer_room(stop)):]
+        stats = GenerationStats(prompt_tokens=len(prompt))
+        return Generation(self._stream(prompt, stop, should_cancel, set(), temperature, stats), stats)
 
     def _answer_room(self, stop: StopRules) -> int:
         """Context tokens kept free for the answer when the prompt is trimmed to fit."""
@@ -298,17 +306,6 @@ class Engine:
         suffix_ids = suffix_ids[:suffix_room]
         prefix_ids = prefix_ids[len(prefix_ids) - (budget - len(suffix_ids)):]
         return self.detokenize(prefix_ids), self.detokenize(suffix_ids)
-
-    def _generation(
-        self,
-        prompt: list[int],
-        stop: StopRules,
-        should_cancel: Callable[[], bool] | None,
-        stop_ids: set[int],
-        temperature: float,
-    ) -> Generation:
-        stats = GenerationStats(prompt_tokens=len(prompt))
-        return Generation(self._stream(prompt, stop, should_cancel, stop_ids, temperature, stats), stats)
 
     def _stream(
         self,

@@ -7,6 +7,7 @@ the same clean-up as a laptop running the model itself.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.error
 import urllib.request
@@ -16,6 +17,7 @@ from typing import Callable, Protocol
 from assistant.engine import StopRules
 from assistant.errors import CoveError
 from assistant.fim import ContextChunk
+from assistant.healing import split_indentation, strip_indentation
 
 from lsp.settings import Backend as BackendKind
 from lsp.settings import Settings
@@ -142,7 +144,9 @@ class RemoteBackend:
         headers = {"Content-Type": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        http_request = urllib.request.Request(self.url, json.dumps(self.body(request)).encode(), headers)
+        prefix, indentation = split_indentation(request.prefix)  # as the local engine asks (assistant/healing.py)
+        body = self.body(dataclasses.replace(request, prefix=prefix))
+        http_request = urllib.request.Request(self.url, json.dumps(body).encode(), headers)
         text, reason, final = "", "max_tokens", {}
         try:
             with urllib.request.urlopen(http_request, timeout=self.timeout_s) as response:
@@ -169,7 +173,7 @@ class RemoteBackend:
             raise CoveError(f"{self.url} did not answer like a llama.cpp server: check remoteUrl") from None
         timings = final.get("timings", {})
         prompt = int(timings.get("prompt_n", 0)) + int(timings.get("cache_n", 0))
-        return Result(text, reason, prompt, int(timings.get("cache_n", 0)),
+        return Result(strip_indentation(text, indentation), reason, prompt, int(timings.get("cache_n", 0)),
                       int(timings.get("predicted_n", 0)), float(timings.get("prompt_ms", 0.0)))
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from assistant.config import EngineConfig
 from assistant.engine import Engine
 from assistant.errors import ModelError
 from assistant.fim import END_OF_TEXT, Order
+from assistant.healing import strip_indentation
 from assistant.stopping import StopRules
 
 PREFIX = "def add(a, b):\n    return "
@@ -95,6 +96,15 @@ def test_one_more_character_evaluates_only_the_new_tokens(engine):
     second.result()
     assert second.stats.prompt_tokens == len(after)
     assert second.stats.cached_tokens == common
+
+
+def test_a_cursor_in_fresh_indentation_is_asked_from_the_line_start(engine):
+    stop = StopRules(max_tokens=8)
+    from_line_start = engine.infill("def add(a, b):\n", SUFFIX, stop=stop)
+    answer = from_line_start.result()
+    indented = engine.infill("def add(a, b):\n    ", SUFFIX, stop=stop)
+    assert indented.result() == strip_indentation(answer, "    ")
+    assert indented.stats.prompt_tokens == from_line_start.stats.prompt_tokens
 
 
 def test_spm_keeps_everything_but_the_typed_character_cached(tiny_gguf):

@@ -94,6 +94,16 @@ def test_streamed_pieces_make_the_result_with_the_servers_figures(llama_server: 
     assert (result.prompt_tokens, result.cached_tokens, result.generated_tokens, result.prompt_ms) == (42, 12, 3, 7.5)
 
 
+def test_a_cursor_in_fresh_indentation_is_asked_from_the_line_start():
+    server = FakeLlamaServer(["    re", "turn"])
+    try:
+        request = Request("def f():\n    ", "\n", (), None, REQUEST.stop)
+        assert RemoteBackend(server.url).infill(request, lambda: False).text == "return"
+        assert server.requests[0][0]["input_prefix"] == "def f():\n"
+    finally:
+        server.shutdown()
+
+
 def test_the_api_key_is_sent_as_a_bearer_token():
     server = FakeLlamaServer(["x"], api_key="s3cret")
     try:
