@@ -254,9 +254,7 @@ class Engine:
             prefix, suffix = self._fit(prefix, suffix, extra, path, answer_room)
             prompt = self.encode(self.fim.layout(prefix, suffix, extra=extra, path=path))
         stop_ids = {i for text in self.fim.stop_texts() if (i := self.special_token_id(text)) is not None}
-        stats = GenerationStats(prompt_tokens=len(prompt))
-        pieces = self._stream(prompt, stop, should_cancel, stop_ids, 0.0, stats)
-        return Generation(healed(pieces, indentation) if indentation else pieces, stats)
+        return self._generation(prompt, stop, should_cancel, stop_ids, temperature=0.0, indentation=indentation)
 
     def generate(
         self,
@@ -269,9 +267,8 @@ class Engine:
         """Continue `prompt`: a string (control tokens in it are parsed, as in a chat
         template's output) or pieces (only `special` pieces may be control tokens)."""
         ids = self._with_bos(self.tokenize(prompt, special=True)) if isinstance(prompt, str) else self.encode(prompt)
-        prompt = ids[-(self.n_ctx - self._answer_room(stop)):]
-        stats = GenerationStats(prompt_tokens=len(prompt))
-        return Generation(self._stream(prompt, stop, should_cancel, set(), temperature, stats), stats)
+        room = self.n_ctx - self._answer_room(stop)
+        return self._generation(ids[-room:], stop, should_cancel, set(), temperature)
 
     def _answer_room(self, stop: StopRules) -> int:
         """Context tokens kept free for the answer when the prompt is trimmed to fit."""
@@ -306,6 +303,20 @@ class Engine:
         suffix_ids = suffix_ids[:suffix_room]
         prefix_ids = prefix_ids[len(prefix_ids) - (budget - len(suffix_ids)):]
         return self.detokenize(prefix_ids), self.detokenize(suffix_ids)
+
+    def _generation(
+        self,
+        prompt: list[int],
+        stop: StopRules,
+        should_cancel: Callable[[], bool] | None,
+        stop_ids: set[int],
+        temperature: float,
+        indentation: str = "",
+    ) -> Generation:
+        """The streamed answer to `prompt`; one that `indentation` must come off (healing) when given."""
+        stats = GenerationStats(prompt_tokens=len(prompt))
+        pieces = self._stream(prompt, stop, should_cancel, stop_ids, temperature, stats)
+        return Generation(healed(pieces, indentation) if indentation else pieces, stats)
 
     def _stream(
         self,
