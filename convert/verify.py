@@ -34,8 +34,19 @@ GGML_TYPE_F32 = 0
 class Thresholds:
     """What a GGUF of one weight type must reach; max_abs None: reported, not judged."""
 
+    #: Largest |logit difference| for logits within +-LOGIT_SCALE. It grows in proportion
+    #: beyond that: f16 and bf16 keep relative precision, and a trained model's logits
+    #: are several times larger than a random one's.
     max_abs: float | None
     top1: float
+
+    def limit(self, scale: float) -> float | None:
+        """The max |diff| allowed where the checkpoint's largest |logit| is `scale`."""
+        return None if self.max_abs is None else self.max_abs * max(1.0, scale / LOGIT_SCALE)
+
+
+#: Logit magnitude up to which `Thresholds.max_abs` applies as it stands.
+LOGIT_SCALE = 10.0
 
 
 #: general.file_type -> thresholds. f32 must be exact to float rounding; f16 keeps about
@@ -65,6 +76,8 @@ class LogitsReport:
     tokens: int
     max_abs: float
     top1: float
+    #: The checkpoint's largest |logit|: what the max |diff| is judged against.
+    scale: float
 
 
 @dataclass(frozen=True)
@@ -79,13 +92,14 @@ class Verdict:
         t = self.thresholds
         return (
             not self.tokens.mismatches
-            and (t.max_abs is None or self.logits.max_abs <= t.max_abs)
+            and (t.max_abs is None or self.logits.max_abs <= t.limit(self.logits.scale))
             and self.logits.top1 >= t.top1
         )
 
     def lines(self) -> list[str]:
         t = self.thresholds
-        limit = f"threshold {t.max_abs:.0e}" if t.max_abs is not None else "not judged for quantized types"
+        limit = (f"threshold {t.limit(self.logits.scale):.2e} for logits up to {self.logits.scale:.1f}"
+                 if t.max_abs is not None else "not judged for quantized types")
         lines = [
             f"tokens: {self.tokens.files} files, {self.tokens.tokens:,} tokens, identical in "
             f"{self.tokens.files - len(self.tokens.mismatches)}/{self.tokens.files} files",
@@ -178,6 +192,7 @@ def compare_logits(expected: np.ndarray, actual: np.ndarray) -> LogitsReport:
         tokens=len(expected),
         max_abs=float(np.abs(expected - actual).max()),
         top1=float((expected.argmax(-1) == actual.argmax(-1)).mean()),
+        scale=float(np.abs(expected).max()),
     )
 
 

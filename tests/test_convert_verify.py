@@ -27,7 +27,7 @@ def test_a_faithful_conversion_passes(tiny_model: Path, tiny_gguf: Path, capsys)
     code, lines = _verify(tiny_model, tiny_gguf, capsys)
     assert code == 0
     assert lines[0].startswith(f"tokens: {len(SAMPLES)} files") and lines[0].endswith(f"identical in {len(SAMPLES)}/{len(SAMPLES)} files")
-    assert "(threshold 1e-04)" in lines[1] and "top-1 agreement 100.0% (threshold 99%)" in lines[1]
+    assert "(threshold 1.00e-04 for logits up to" in lines[1] and "top-1 agreement 100.0% (threshold 99%)" in lines[1]
     assert lines[-1] == "verdict: PASS (thresholds for ALL_F32)"
 
 
@@ -54,3 +54,14 @@ def test_a_different_pre_tokenizer_fails_on_tokens(tiny_model: Path, tmp_path: P
     assert code == 1
     assert any(line.startswith("  differs: ") for line in lines)
     assert lines[-1].startswith("verdict: FAIL")
+
+
+@pytest.mark.parametrize("scale, passes", [(5.0, False), (30.0, True)])
+def test_the_f16_logit_bound_grows_with_the_logits(scale: float, passes: bool) -> None:
+    """f16 keeps relative precision: 1.5e-2 is too far off for logits up to 5, not for logits up to 30."""
+    from gguf import LlamaFileType
+
+    from convert.verify import THRESHOLDS, LogitsReport, TokenReport, Verdict
+
+    logits = LogitsReport(tokens=256, max_abs=1.5e-2, top1=1.0, scale=scale)
+    assert Verdict(TokenReport(), logits, THRESHOLDS[LlamaFileType.MOSTLY_F16], "MOSTLY_F16").passed is passes
