@@ -1,6 +1,5 @@
 """Which installed Python may train the default model: licenses decide."""
 
-import json
 from email.message import Message
 
 import pytest
@@ -71,13 +70,3 @@ def test_package_budget_takes_the_smallest_packages_that_fit(tmp_path):
     assert [e.name for e in packages_within(entries, 1.5)] == ["small", "mid"]
     assert [e.name for e in packages_within(entries, None)] == ["big", "small", "mid"]
 
-
-def test_the_recipe_records_the_last_logged_validation_loss(tmp_path):
-    """A finished run that `make model` resumes trains nothing; its record still has the loss."""
-    from training.recipe import last_val_loss
-
-    lines = [{"kind": "val", "step": 10, "loss": 3.0}, {"kind": "train", "step": 20, "loss": 2.0},
-             {"kind": "val", "step": 20, "loss": 2.5}]
-    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    assert last_val_loss(tmp_path) == 2.5
-    assert last_val_loss(tmp_path / "missing") is None

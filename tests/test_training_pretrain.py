@@ -140,6 +140,16 @@ def test_sharded_training_matches_one_process_and_resumes(tmp_path, repo, finish
     torch.testing.assert_close(torch.tensor(losses(tmp_path / "run")), torch.tensor(losses(finished_run)[8:]))
 
 
+def test_resuming_a_finished_run_reports_its_last_validation_loss(tmp_path, repo, finished_run):
+    """`make model` re-run after a stop resumes a run that trains no more steps: its record keeps the loss."""
+    import shutil
+
+    shutil.copytree(finished_run, tmp_path / "run")
+    result = pretrain(tiny(tmp_path, repo), resume=True, log=lambda _: None)
+    assert result.step == 12
+    assert result.val_loss == read_metrics(finished_run / "metrics.jsonl", "val")[-1]["loss"]
+
+
 def test_resume_with_changed_settings_is_refused(tmp_path, repo, finished_run):
     import shutil
 

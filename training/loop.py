@@ -25,7 +25,7 @@ from assistant.errors import CoveError
 from training import checkpoint
 from training.config import TrainConfig
 from training.data import Batches, TokenRows
-from training.metrics import MetricsLog, flops_per_token, peak_flops
+from training.metrics import MetricsLog, flops_per_token, peak_flops, read_metrics
 from training.parallel import Distributed, Parallel
 
 #: Settings that may change between a run and its resumption without changing its course.
@@ -198,7 +198,10 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
         dist.barrier()
 
     bar = _progress(cfg, dist, start)
-    loss_value = val = None
+    loss_value = None
+    # A resumed run may evaluate nothing more (it was finished): its log holds the last loss.
+    logged = read_metrics(run / "metrics.jsonl", "val") if state is not None else []
+    val = logged[-1]["loss"] if logged else None
     step = start
     model.train()
     with StopSignal() as stop:

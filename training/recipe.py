@@ -110,8 +110,7 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
         "config": cfg.to_dict(),
         "run": json.loads((cfg.out / "run.json").read_text()) if (cfg.out / "run.json").is_file() else {},
         "steps": result.step,
-        # A resumed run that was already finished evaluates nothing: its metrics hold the loss.
-        "val_loss": result.val_loss if result.val_loss is not None else last_val_loss(cfg.out),
+        "val_loss": result.val_loss,
         "shipped": shipped.name,
         "verify": verdict.lines(),
         "corpus": corpus,
@@ -121,14 +120,6 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
     if install:
         install_model(shipped, out / "model.json")
     return shipped
-
-
-def last_val_loss(run: Path) -> float | None:
-    """The validation loss a run logged last, if any."""
-    from training.metrics import read_metrics
-
-    records = read_metrics(run / "metrics.jsonl", "val")
-    return records[-1]["loss"] if records else None
 
 
 def install_model(model: Path, record: Path) -> None:
