@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence
 from assistant.cursor import DEFAULT_MARKER, split_at_marker
 from assistant.errors import CoveError
 from assistant.fim import ContextChunk, Piece
+from assistant.sampling import Sampling
 from assistant.stopping import StopRules
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ class ChatConfig:
             raise CoveError(f"unknown chat mode {self.mode!r}: use auto, {', '.join(MODE_LABELS)}")
         if self.max_tokens < 1:
             raise CoveError(f"max_tokens {self.max_tokens} must be at least 1")
+
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(temperature=self.temperature)
 
     def for_regenerate(self) -> "ChatConfig":
         return replace(self, temperature=max(self.temperature, self.regenerate_temperature))
@@ -154,7 +159,7 @@ def _chat_reply(engine, turns, system, attachments, config, should_cancel) -> "G
         kept = kept[2:] if len(kept) > 2 else kept[-1:]
     stops = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
     return engine.generate(
-        rendered.prompt, stop=_stop_rules(config, stops), should_cancel=should_cancel, temperature=config.temperature
+        rendered.prompt, stop=_stop_rules(config, stops), should_cancel=should_cancel, sampling=config.sampling
     )
 
 
@@ -174,7 +179,7 @@ def _completion_reply(engine, turns, system, attachments, config, should_cancel)
         extra = [ContextChunk(a.name, a.text) for a in attachments]
         return engine.infill(prefix, suffix, stop=stop, extra=extra, should_cancel=should_cancel)
     pieces = [Piece(f"{a.text}\n") for a in attachments] + [Piece(code)]
-    return engine.generate(pieces, stop=stop, should_cancel=should_cancel, temperature=config.temperature)
+    return engine.generate(pieces, stop=stop, should_cancel=should_cancel, sampling=config.sampling)
 
 
 #: Mode -> request builder.

@@ -21,6 +21,7 @@ from assistant.config import EngineConfig, resolve_model
 from assistant.errors import ModelError
 from assistant.gguf_file import check_gguf, gguf_architecture, gguf_header, trained_context_length
 from assistant.healing import healed, split_indentation
+from assistant.sampling import GREEDY, Sampling
 from assistant.fim import FAMILIES, CodeGen2, ContextChunk, FimFormat, FimTokens, Order, Piece, parse_format
 from assistant.stopping import StopRules, StopScanner
 
@@ -254,7 +255,7 @@ class Engine:
             prefix, suffix = self._fit(prefix, suffix, extra, path, answer_room)
             prompt = self.encode(self.fim.layout(prefix, suffix, extra=extra, path=path))
         stop_ids = {i for text in self.fim.stop_texts() if (i := self.special_token_id(text)) is not None}
-        return self._generation(prompt, stop, should_cancel, stop_ids, temperature=0.0, indentation=indentation)
+        return self._generation(prompt, stop, should_cancel, stop_ids, GREEDY, indentation=indentation)
 
     def generate(
         self,
@@ -262,13 +263,13 @@ class Engine:
         *,
         stop: StopRules = StopRules(),
         should_cancel: Callable[[], bool] | None = None,
-        temperature: float = 0.0,
+        sampling: Sampling = GREEDY,
     ) -> Generation:
         """Continue `prompt`: a string (control tokens in it are parsed, as in a chat
         template's output) or pieces (only `special` pieces may be control tokens)."""
         ids = self._with_bos(self.tokenize(prompt, special=True)) if isinstance(prompt, str) else self.encode(prompt)
         room = self.n_ctx - self._answer_room(stop)
-        return self._generation(ids[-room:], stop, should_cancel, set(), temperature)
+        return self._generation(ids[-room:], stop, should_cancel, set(), sampling)
 
     def _answer_room(self, stop: StopRules) -> int:
         """Context tokens kept free for the answer when the prompt is trimmed to fit."""
@@ -310,12 +311,12 @@ class Engine:
         stop: StopRules,
         should_cancel: Callable[[], bool] | None,
         stop_ids: set[int],
-        temperature: float,
+        sampling: Sampling,
         indentation: str = "",
     ) -> Generation:
         """The streamed answer to `prompt`; one that `indentation` must come off (healing) when given."""
         stats = GenerationStats(prompt_tokens=len(prompt))
-        pieces = self._stream(prompt, stop, should_cancel, stop_ids, temperature, stats)
+        pieces = self._stream(prompt, stop, should_cancel, stop_ids, sampling, stats)
         return Generation(healed(pieces, indentation) if indentation else pieces, stats)
 
     def _stream(
@@ -324,7 +325,7 @@ class Engine:
         stop: StopRules,
         should_cancel: Callable[[], bool] | None,
         stop_ids: set[int],
-        temperature: float,
+        sampling: Sampling,
         stats: GenerationStats,
     ) -> Iterator[str]:
         with self.lock:
@@ -334,9 +335,7 @@ class Engine:
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             scanner = StopScanner(stop)
             first_token_at = None
-            sampling = dict(temp=temperature, top_k=1 if temperature == 0 else 40, top_p=1.0 if temperature == 0 else 0.95,
-                            min_p=0.0 if temperature == 0 else 0.05, repeat_penalty=1.0)
-            tokens = self._llama.generate(prompt, **sampling)
+            tokens = self._llama.generate(prompt, **sampling.llama_kwargs())
             stats.stop_reason = "max_tokens"
             try:
                 for token in tokens:
