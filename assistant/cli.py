@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lsp": ("lsp.command", "run the language server that gives editors inline completions"),
     "doctor": ("assistant.commands.doctor", "check the installation and the model, with a one-shot infill self-test"),
     "bench": ("assistant.commands.bench", "measure prompt and generation speed of a model on this machine"),
+    "models": ("assistant.commands.models", "list local models, show a catalogue of code models, pull or remove one"),
     "train": ("training.commands.train", "pretrain a small code model from scratch on repositories"),
     "finetune": ("training.commands.finetune", "LoRA-adapt a model to your own repositories"),
     "eval": ("training.commands.evaluate", "evaluate a model: loss, bits per byte, infill exact match, HumanEval"),

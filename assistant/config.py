@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant import locations
+from assistant import hub, locations
 from assistant.errors import CoveError, ModelError
 
 
@@ -94,7 +94,11 @@ def _coerce(name: str, raw: str, variable: str) -> object:
 def resolve_model(config: EngineConfig, sources: dict[str, str] | None = None) -> tuple[Path, str]:
     """The model file to use and why; a one-line error when there is none."""
     if config.model is not None:
-        return config.model, (sources or {}).get("model", "configured")
+        reason = (sources or {}).get("model", "configured")
+        if hub.is_spec(config.model):  # hf:REPO:TAG: the cached file, downloaded first if need be
+            spec = hub.parse_spec(str(config.model))
+            return hub.resolve(spec), f"{reason}: hf:{spec} from the Hugging Face cache"
+        return config.model, reason
     if locations.BUNDLED_MODEL.is_file():
         return locations.BUNDLED_MODEL, "bundled default model"
     raise ModelError(

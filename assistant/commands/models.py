@@ -1,0 +1,98 @@
+"""`cove models`: the models on this machine, a catalogue of good ones, and pull/rm from the Hub."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from assistant import catalogue, hub, locations
+from assistant.config import load_engine_config
+from assistant.errors import CoveError
+
+EXAMPLE = "Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF:Q8_0"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "List local GGUF models (bundled, configured, and the Hugging Face cache), show a catalogue "
+        f"of known-good code models, and download or remove models by name (e.g. {EXAMPLE}). "
+        "A pulled model works anywhere as --model hf:REPO:TAG."
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="local models: path, size, architecture, FIM format, chat template")
+    listing.add_argument("--catalogue", action="store_true", help="known-good code models to pull instead")
+    pull = actions.add_parser("pull", help="download a GGUF from the Hugging Face Hub into its cache")
+    pull.add_argument("spec", metavar="REPO[:TAG|/FILE]", help=f"e.g. {EXAMPLE}")
+    rm = actions.add_parser("rm", help="remove a pulled model (one file with :TAG, else the whole repository)")
+    rm.add_argument("spec", metavar="REPO[:TAG|/FILE]")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "pull":
+        spec = hub.parse_spec(args.spec)
+        path = hub.pull(spec)
+        print(f"{path} ({path.stat().st_size / 1e6:,.1f} MB, SHA-256 checked)")
+        print(f"use it with: --model hf:{spec}")
+    elif args.action == "rm":
+        paths, freed = hub.remove(hub.parse_spec(args.spec))
+        for path in paths:
+            print(f"removed {path}")
+        print(f"freed {freed / 1e6:,.1f} MB")
+    elif args.catalogue:
+        _print_table(["model", "pull with", "size", "RAM", "FIM format", "chat", "note"], _catalogue_rows())
+    else:
+        _print_table(["model", "path", "size", "architecture", "FIM format", "chat"], _local_rows())
+    return 0
+
+
+def _catalogue_rows() -> list[list[str]]:
+    return [
+        [entry.name, entry.spec, ("~" if entry.size_approximate else "") + _size(entry.size_bytes),
+         "~" + _size(entry.ram_bytes), entry.fim_format, _yes(entry.chat_template), entry.note]
+        for entry in catalogue.CATALOGUE
+    ]
+
+
+def _local_rows() -> list[list[str]]:
+    rows = [_describe("bundled", locations.BUNDLED_MODEL)] if locations.BUNDLED_MODEL.is_file() else []
+    rows += _configured_rows()
+    return rows + [_describe(f"hf:{spec}", file.file_path) for spec, file in hub.cached_ggufs()]
+
+
+def _configured_rows() -> list[list[str]]:
+    """The model COVE_MODEL or the config file names, if any (a Hub spec is looked up in the cache only)."""
+    config, sources = load_engine_config()
+    if config.model is None:
+        return []
+    label = f"configured ({sources.get('model', 'config file')})"
+    if not hub.is_spec(config.model):
+        return [_describe(label, config.model)]
+    spec = hub.parse_spec(str(config.model))
+    path = hub.cached_file(spec)
+    if path is None:
+        return [[f"{label}: hf:{spec}", f"not downloaded: cove models pull {spec}", "-", "-", "-", "-"]]
+    return [_describe(f"{label}: hf:{spec}", path)]
+
+
+def _describe(label: str, path: Path) -> list[str]:
+    from assistant.gguf_file import gguf_summary
+
+    try:
+        summary = gguf_summary(path)
+    except CoveError as error:
+        return [label, str(path), "-", str(error), "-", "-"]
+    return [label, str(path), _size(summary.size_bytes), summary.architecture, summary.mode, _yes(summary.chat_template)]
+
+
+def _size(size: int) -> str:
+    return f"{size / 1e9:.2f} GB" if size >= 1e9 else f"{size / 1e6:.1f} MB"
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def _print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
