@@ -10,6 +10,7 @@ tokens. Consecutive requests share the longest common token prefix in the KV cac
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import os
 import threading
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
+from assistant import kv_reuse
 from assistant.config import EngineConfig, resolve_model
 from assistant.errors import ModelError
 from assistant.gguf_file import check_gguf, gguf_architecture, gguf_header, trained_context_length
@@ -37,14 +39,20 @@ class GenerationStats:
     """What one request cost: the figures `complete --json` and the benchmarks report."""
 
     prompt_tokens: int = 0
-    #: Prompt tokens reused from the KV cache instead of evaluated.
+    #: Prompt tokens reused from the KV cache instead of evaluated (prefix + shifted).
     cached_tokens: int = 0
+    #: How the prompt was obtained (assistant/kv_reuse.py): evaluated, kept as the common
+    #: prefix, kept and moved to new positions.
+    evaluated_tokens: int = 0
+    prefix_tokens: int = 0
+    shifted_tokens: int = 0
     generated_tokens: int = 0
     #: From the request to the first generated token (prompt evaluation included).
     prompt_ms: float = 0.0
     generation_ms: float = 0.0
     total_ms: float = 0.0
-    #: eog, max_tokens, context_full, time, stop_text, newline or cancelled.
+    #: eog, max_tokens, context_full, time, stop_text, newline, suffix (the next line of the
+    #: code after the cursor was written again), loop or cancelled.
     stop_reason: str = ""
 
     @property
@@ -212,7 +220,9 @@ class Engine:
         """The vocabulary's spelling of a token, control tokens included (for chat templates)."""
         return self._lib.llama_vocab_get_text(self._vocab, token).decode("utf-8", errors="replace")
 
-    def _detect_fim(self, spec: str) -> FimFormat | None:
+    def _detect_fim(self, spec: str) -> FimFormat:
+        """The configured format, or for `auto` the model's best: its FIM sentinels when it
+        has any, else left to right."""
         if spec != "auto":
             try:
                 chosen = parse_format(spec)
@@ -225,7 +235,7 @@ class Engine:
                                  "use fim_format = \"auto\" or a template")
             return chosen
         formats = self.supported_formats()
-        return formats[0] if formats else None
+        return formats[0] if formats else FimFormat(Order.LEFT_TO_RIGHT)
 
     # ---- inference ---------------------------------------------------------------
 
@@ -242,13 +252,14 @@ class Engine:
         """Generate the middle between `prefix` and `suffix` in the model's infill format.
 
         A prefix that ends in a fresh line's indentation is asked from the line's start, and
-        the answer comes back without that indentation (assistant/healing.py)."""
-        if self.fim is None:
-            raise ModelError(
-                f"{self.model_name} has no fill-in-the-middle tokens: set fim_format to a template "
-                "with {prefix} and {suffix}, e.g. '<PRE> {prefix} <SUF>{suffix} <MID>'"
-            )
+        the answer comes back without that indentation (assistant/healing.py). Writing the
+        next line of the suffix again ends the answer, in every format; a model without FIM
+        tokens sees only the prefix (left-to-right mode) and this is how the suffix still
+        bounds what it writes."""
         prefix, indentation = split_indentation(prefix)
+        stop = dataclasses.replace(stop, stop_lines=stop.stop_lines + next_code_line(suffix))
+        if not self.fim.sees_suffix:
+            suffix = ""
         answer_room = self._answer_room(stop)
         prompt = self.encode(self.fim.layout(prefix, suffix, extra=extra, path=path))
         if len(prompt) + answer_room > self.n_ctx:
@@ -331,7 +342,9 @@ class Engine:
         with self.lock:
             started = time.perf_counter()
             deadline = started + stop.time_budget_s if stop.time_budget_s else None
-            stats.cached_tokens = self._reusable_prefix(prompt)
+            reuse = kv_reuse.prepare(self._llama, prompt)
+            stats.evaluated_tokens, stats.prefix_tokens, stats.shifted_tokens = dataclasses.astuple(reuse)
+            stats.cached_tokens = reuse.prefix + reuse.shifted
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             scanner = StopScanner(stop)
             first_token_at = None
@@ -349,7 +362,7 @@ class Engine:
                     if text:
                         yield text
                     if scanner.stopped_by is not None:
-                        stats.stop_reason = "newline" if scanner.stopped_by == "\n" and stop.single_line else "stop_text"
+                        stats.stop_reason = scanner.reason
                         break
                     if stats.generated_tokens >= stop.max_tokens:
                         break
@@ -364,6 +377,8 @@ class Engine:
                         break
                 if scanner.stopped_by is None:
                     tail = scanner.feed(decoder.decode(b"", final=True)) + scanner.flush()
+                    if scanner.reason is not None:
+                        stats.stop_reason = scanner.reason
                     if tail:
                         yield tail
             finally:
@@ -374,21 +389,11 @@ class Engine:
                 stats.generation_ms = 1000 * (ended - first_token_at)
                 stats.total_ms = 1000 * (ended - started)
 
-    def _reusable_prefix(self, prompt: list[int]) -> int:
-        """Prompt tokens `Llama.generate` will take from the KV cache instead of evaluating.
 
-        Mirrors its rule: the longest common prefix with what is cached, less the last
-        token when the whole prompt matches but must be replayed to refresh the logits.
-        """
-        cached = self._llama._input_ids
-        common = 0
-        for a, b in zip(cached, prompt):
-            if a != b:
-                break
-            common += 1
-        if common == len(prompt) == self._llama.n_tokens and not self._llama._requires_eval:
-            return common
-        return common - 1 if common == len(prompt) and common > 0 else common
+def next_code_line(suffix: str) -> tuple[str, ...]:
+    """The first non-blank line after the cursor's line, as a stop line (or none)."""
+    following = [line for line in suffix.split("\n")[1:] if line.strip()]
+    return (following[0],) if following else ()
 
 
 def _token_or_none(token: int) -> int | None:

@@ -88,6 +88,9 @@ class Order(enum.Enum):
     SPM = "spm"  #: <PRE><SUF> suffix <MID> prefix middle
     CODEGEN2 = "codegen2"  #: prefix <mask_1> suffix <eot> <sep> <mask_1> middle <eom>
     TEMPLATE = "template"  #: a user-given template with {prefix} and {suffix}
+    #: prefix middle: no sentinels, for models without FIM tokens (Gemma, Llama 3, Phi, most
+    #: general models); the suffix is used after generation (stop lines, overlap trimming).
+    LEFT_TO_RIGHT = "ltr"
 
 
 @dataclass(frozen=True)
@@ -135,9 +138,16 @@ class FimFormat:
     def name(self) -> str:
         if self.order is Order.TEMPLATE:
             return "template"
+        if self.order is Order.LEFT_TO_RIGHT:
+            return "left-to-right"
         if self.tokens is None:
             return self.order.value
         return f"{self.order.value}:{self.tokens.family}"
+
+    @property
+    def sees_suffix(self) -> bool:
+        """Whether the prompt holds the code after the cursor (left to right, it does not)."""
+        return self.order is not Order.LEFT_TO_RIGHT
 
     def stop_texts(self) -> tuple[str, ...]:
         """Control texts that end generation of the middle."""
@@ -169,6 +179,8 @@ class FimFormat:
                 Piece(prefix), Piece(mask, True), Piece(suffix),
                 Piece(END_OF_TEXT, True), Piece(CodeGen2.SEP, True), Piece(mask, True),
             ]
+        elif self.order is Order.LEFT_TO_RIGHT:
+            pieces.append(Piece(prefix))
         else:
             pieces += _template_pieces(self.template, prefix, suffix)
         return [p for p in pieces if p.text]
@@ -204,17 +216,20 @@ def _template_pieces(template: str, prefix: str, suffix: str) -> list[Piece]:
 def parse_format(spec: str) -> FimFormat:
     """A format from its command-line / settings spelling.
 
-    `psm:starcoder`, `spm:qwen`, `codegen2`, or a template containing `{prefix}` and
-    `{suffix}`. `auto` is resolved by the engine, which knows the model's vocabulary.
+    `psm:starcoder`, `spm:qwen`, `codegen2`, `ltr` (left to right, also spelled
+    `left-to-right`), or a template containing `{prefix}` and `{suffix}`. `auto` is
+    resolved by the engine, which knows the model's vocabulary.
     """
     if "{prefix}" in spec or "{suffix}" in spec:
         return FimFormat(Order.TEMPLATE, template=spec)
+    if spec in ("ltr", "left-to-right"):
+        return FimFormat(Order.LEFT_TO_RIGHT)
     order_name, _, family_name = spec.partition(":")
     try:
         order = Order(order_name)
     except ValueError:
         raise ValueError(
-            f"unknown infill format {spec!r}: use auto, codegen2, psm:FAMILY, spm:FAMILY "
+            f"unknown infill format {spec!r}: use auto, codegen2, ltr, psm:FAMILY, spm:FAMILY "
             f"(families: {', '.join(f.family for f in FAMILIES)}) or a template with {{prefix}} and {{suffix}}"
         ) from None
     if order is Order.CODEGEN2:

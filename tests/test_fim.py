@@ -85,3 +85,20 @@ def test_project_tokens_hold_both_starcoder_and_codegen2_sentinels():
     assert {"<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<sep>", "<eom>", "<mask_1>", END_OF_TEXT} <= set(PROJECT_SPECIAL_TOKENS)
     assert len(set(PROJECT_SPECIAL_TOKENS)) == len(PROJECT_SPECIAL_TOKENS)
     assert CodeGen2.mask(CodeGen2.MAX_SPANS) in PROJECT_SPECIAL_TOKENS
+
+
+def test_left_to_right_lays_out_only_the_prefix():
+    pieces = FimFormat(Order.LEFT_TO_RIGHT).layout("def f():\n    return ", "\n\nprint(f())\n")
+    assert pieces == [Piece("def f():\n    return ")]
+
+
+@pytest.mark.parametrize("spec", ["ltr", "left-to-right"])
+def test_left_to_right_is_named_on_the_command_line(spec):
+    chosen = parse_format(spec)
+    assert chosen.order is Order.LEFT_TO_RIGHT and chosen.name == "left-to-right"
+    assert not chosen.sees_suffix
+
+
+def test_a_template_without_a_suffix_field_is_refused_with_an_example():
+    with pytest.raises(ValueError, match=r"\{prefix\} and \{suffix\}.*e\.g\."):
+        parse_format("<PRE> {prefix} <MID>")

@@ -47,7 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     engine = load_engine(args)
     code = _code_of_tokens(engine, args.prompt_tokens)
-    stop = StopRules(max_tokens=args.gen_tokens)
+    stop = StopRules(max_tokens=args.gen_tokens, stop_loops=False)  # speed, not quality: let it run
     cold, generation, keystroke, cached = [], [], [], []
     for run_index in range(args.repeat):
         # A distinct first line defeats the prefix cache: every cold run evaluates the whole prompt.

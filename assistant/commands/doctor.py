@@ -11,7 +11,6 @@ import sys
 from assistant import __version__, locations
 from assistant.commands.common import add_engine_arguments, engine_config_from_args
 from assistant.config import resolve_model
-from assistant.errors import CoveError
 from assistant.stopping import StopRules
 
 EDITOR_PACKAGES = ("llama-cpp-python", "pygls", "lsprotocol", "textual", "gguf", "numpy")
@@ -63,12 +62,14 @@ def run(args: argparse.Namespace) -> int:
     _line("trained context", engine.metadata.get(f"{engine.architecture}.context_length", "unknown"))
     _line("context window", f"{engine.n_ctx} tokens")
     formats = [f.name for f in engine.supported_formats()]
-    _line("infill format", engine.fim.name if engine.fim else "NONE: set fim_format to a template")
+    if engine.fim.sees_suffix:
+        _line("infill format", engine.fim.name)
+    else:
+        _line("infill format", "left-to-right: the model has no fill-in-the-middle tokens, so it sees the code "
+                               "before the cursor and the code after it only bounds the answer")
     if len(formats) > 1:
-        _line("also supports", ", ".join(f for f in formats if engine.fim is None or f != engine.fim.name))
+        _line("also supports", ", ".join(f for f in formats if f != engine.fim.name))
     _line("chat", "chat template from the model" if engine.chat_template else "no chat template: chat runs in completion mode")
-    if engine.fim is None:
-        raise CoveError(f"{engine.model_name} cannot fill in the middle: set fim_format to a template")
 
     _section("self-test")
     stop = StopRules(max_tokens=24, time_budget_s=10.0)
