@@ -204,30 +204,3 @@ def heldout_files(data: Path | None, repos: Sequence[str], only: Sequence[str] =
     dropped: Counter = Counter()
     kept = clean(collect(repos, cfg, Path(cfg.out_dir) / "repos", dropped), cfg, dropped, Counter())
     return [(f.path, f.text) for f in kept]
-
-
-def evaluate_model(model: Path, adapter: Path | None, data: Path | None, repos: Sequence[str], *, only: Sequence[str] = (),
-                   infill: int,
-                   humaneval: int, humaneval_infill: int, samples: int, ks: Sequence[int], seq_len: int,
-                   max_new_tokens: int = 256, device: str = "auto") -> dict[str, float]:
-    """Every metric asked for, by name."""
-    from training import humaneval as he
-
-    lm = load_model(model, adapter, device)
-    files = heldout_files(data, repos, only)
-    results: dict[str, float] = {}
-    if files:
-        results["heldout_loss"], results["heldout_bits_per_byte"] = text_loss(lm, [text for _, text in files], seq_len)
-    fmt = infill_format(lm.tokenizer.get_vocab(with_added_tokens=True))
-    if fmt is None and (infill or humaneval_infill):
-        raise CoveError("this model's vocabulary has no FIM or CodeGen2 sentinels, so it cannot infill: "
-                        "pass --infill 0 --humaneval-infill 0")
-    if files and infill:
-        for kind, multiline in (("single", False), ("multi", True)):
-            tasks = infill_tasks(files, infill, multiline)
-            results[f"infill_exact_match_{kind}_line"] = infill_exact_match(lm, fmt, tasks, single_line=not multiline)
-    if humaneval:
-        results.update({f"humaneval_{k}": v for k, v in he.pass_at_k(lm, ks, samples, limit=humaneval, max_new_tokens=max_new_tokens).items()})
-    if humaneval_infill:
-        results["humaneval_single_line_infill"] = he.single_line_infill(lm, fmt, humaneval_infill)
-    return results
