@@ -2,13 +2,12 @@
 
 K-quants and the mixed-precision recipes (Q4_K_M keeps some tensors at Q6_K, ...) exist
 only in llama.cpp, so all quantization goes through it. Its per-tensor log lines become
-one progress line, and its failure reason becomes the one-line error.
+progress (`assistant.progress`), and its failure reason becomes the one-line error.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from assistant.errors import CoveError
 from convert import llama_log
 from assistant.atomic import atomic_path
 from assistant.gguf_file import check_gguf
+from assistant.progress import Progress
 
 #: Types llama.cpp's quantizer writes, best quality first; each is llama.cpp's
 #: `LLAMA_FTYPE_MOSTLY_<NAME>`.
@@ -63,15 +63,15 @@ def quantize(source: Path, output: Path, type_name: str, threads: int = 0, progr
         if level == llama_log.ERROR:
             errors.append(text.strip())
         match = _TENSOR_LINE.match(text.strip())
-        if progress and match:
+        if match:
             done, total, tensor = match.groups()
-            print(f"\rquantizing to {name}: [{done}/{total}] {tensor:<40}", end="", file=sys.stderr, flush=True)
+            bar.update(int(done), total=int(total), note=f"{tensor:<40}")
 
     start = time.perf_counter()
+    bar = Progress(f"quantizing to {name}:", enabled=progress)
     with atomic_path(output) as temp, llama_log.llama_log(on_line):
-        status = llama_cpp.llama_model_quantize(str(source).encode(), str(temp).encode(), params)
-        if progress:
-            print(file=sys.stderr)
+        with bar:  # llama.cpp reports each tensor through `on_line`
+            status = llama_cpp.llama_model_quantize(str(source).encode(), str(temp).encode(), params)
         if status != 0:
             reason = errors[-1] if errors else f"llama_model_quantize returned {status}"
             raise CoveError(

@@ -8,7 +8,6 @@ no partial GGUF where the user expects a model.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from math import prod
 from pathlib import Path
@@ -18,6 +17,7 @@ import gguf
 import numpy as np
 
 from assistant.atomic import atomic_path
+from assistant.progress import Progress
 
 Q = gguf.GGMLQuantizationType
 
@@ -64,12 +64,9 @@ def write_gguf(
             writer.write_header_to_file(temp)
             writer.write_kv_data_to_file()
             writer.write_ti_data_to_file()
-            for index, plan in enumerate(tensors, 1):
-                data = encode(plan.load(), plan.qtype)
-                writer.write_tensor_data(data)
-                if progress:
-                    print(f"\rwriting [{index}/{len(tensors)}] {plan.name:<32} {plan.qtype.name:<5}", end="", file=sys.stderr, flush=True)
-            if progress:
-                print(file=sys.stderr)
+            with Progress("writing", len(tensors), enabled=progress) as bar:
+                for plan in tensors:
+                    writer.write_tensor_data(encode(plan.load(), plan.qtype))
+                    bar.update(note=f"{plan.name:<32} {plan.qtype.name:<5}")
         finally:
             writer.close()

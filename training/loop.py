@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from assistant.errors import CoveError
+from assistant.progress import Progress
 from training import checkpoint
 from training.config import TrainConfig
 from training.data import Batches, TokenRows
@@ -197,7 +198,8 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
             }, cfg.keep_last)
         dist.barrier()
 
-    bar = _progress(cfg, dist, start)
+    # In a log, a line every half minute is enough to follow a run; metrics.jsonl has every step.
+    bar = Progress("training", cfg.max_steps, initial=start, line_interval_s=30.0, enabled=cfg.progress and dist.main)
     loss_value = None
     # A resumed run may evaluate nothing more (it was finished): its log holds the last loss.
     logged = read_metrics(run / "metrics.jsonl", "val") if state is not None else []
@@ -226,9 +228,7 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
                 extra = {"mfu": rate * flops / peak} if peak else {}
                 metrics.write("train", step, loss=loss_value, lr=scheduler.get_last_lr()[0], tokens_per_s=rate,
                               grad_norm=grad_norm, **extra)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.3f}", tok_s=f"{rate:,.0f}")
+            bar.update(step, note=f"loss {loss_value:.3f}, {rate:,.0f} tok/s")
             if step % cfg.eval_every == 0 or step == cfg.max_steps:
                 # Every rank evaluates: under FSDP the forward pass itself is collective.
                 val = mean_loss(raw, val_rows, cfg.eval_rows, cfg.micro_batch, dist.device)
@@ -239,19 +239,12 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
                 save(step)
             if stopping:
                 break
-    if bar is not None:
-        bar.close()
+    bar.close()
     if metrics:
         metrics.close()
     return FitResult(step, step < cfg.max_steps, loss_value, val, parallel.full_model_state())
 
 
-def _progress(cfg: TrainConfig, dist: Distributed, start: int):
-    if not (cfg.progress and dist.main):
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=cfg.max_steps, initial=start, unit="step", dynamic_ncols=True)
 
 
 def save_model_folder(model, tokenizer_dir: Path, out: Path, state_dict: dict | None = None) -> Path:
