@@ -12,15 +12,16 @@ Knows nothing of Textual; the terminal app calls `start_reply` from a worker thr
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Literal, Mapping, Protocol, Sequence
 
 from assistant.cursor import DEFAULT_MARKER, split_at_marker
 from assistant.errors import CoveError
 from assistant.fim import ContextChunk, Piece
-from assistant.sampling import Sampling
+from assistant.sampling import BASE_MODEL_CHAT, GREEDY, Sampling
 from assistant.stopping import StopRules
 
 if TYPE_CHECKING:
@@ -36,16 +37,24 @@ CHAT, COMPLETION = "chat", "completion"
 MODE_LABELS: dict[str, str] = {CHAT: "chat (template)", COMPLETION: "completion (code)"}
 
 
+#: Sampler settings a user may change (`cove chat` flags, `/set`), as spelled there -> the
+#: `Sampling` field: the three that decide whether a base model wanders or loops.
+SAMPLING_SETTINGS: dict[str, str] = {"temperature": "temperature", "top-p": "top_p", "repeat-penalty": "repeat_penalty"}
+
+
 @dataclass(frozen=True)
 class ChatConfig:
-    """How replies are generated; `cove chat` flags override these defaults."""
+    """How replies are generated; `cove chat` flags and `/set` override these defaults."""
 
     #: Longest reply in tokens.
     max_tokens: int = 512
     #: Wall-clock limit for one reply in seconds.
     time_budget_s: float = 300.0
-    #: Sampling temperature; 0 is greedy. Infill (completion mode with a cursor) is always greedy.
-    temperature: float = 0.0
+    #: Sampling of chat-mode replies: an instruction-tuned model answers well greedily.
+    chat_sampling: Sampling = GREEDY
+    #: Sampling of completion mode's continuations: a base model decoded greedily falls into
+    #: a loop within a few lines. Infill (a message with the cursor marker) is always greedy.
+    completion_sampling: Sampling = BASE_MODEL_CHAT
     #: Regenerate samples at least this hot: greedy decoding would repeat the same reply.
     regenerate_temperature: float = 0.8
     #: auto (chat when the model has a chat template, else completion), chat or completion.
@@ -57,12 +66,49 @@ class ChatConfig:
         if self.max_tokens < 1:
             raise CoveError(f"max_tokens {self.max_tokens} must be at least 1")
 
-    @property
-    def sampling(self) -> Sampling:
-        return Sampling(temperature=self.temperature)
+    def sampling(self, mode: str) -> Sampling:
+        """How replies in `mode` (chat or completion) are sampled."""
+        return self.completion_sampling if mode == COMPLETION else self.chat_sampling
+
+    def with_sampling(self, changes: Mapping[str, float], mode: str | None = None) -> "ChatConfig":
+        """These settings (names of SAMPLING_SETTINGS) changed for one mode, or for both when
+        `mode` is None; an unknown name or a value out of range is a CoveError."""
+        fields = {_sampling_field(name): value for name, value in changes.items()}
+        try:
+            chat = replace(self.chat_sampling, **fields) if mode in (None, CHAT) else self.chat_sampling
+            completion = (replace(self.completion_sampling, **fields) if mode in (None, COMPLETION)
+                          else self.completion_sampling)
+        except ValueError as error:
+            raise CoveError(str(error)) from None
+        return replace(self, chat_sampling=chat, completion_sampling=completion)
 
     def for_regenerate(self) -> "ChatConfig":
-        return replace(self, temperature=max(self.temperature, self.regenerate_temperature))
+        def hotter(sampling: Sampling) -> Sampling:
+            return replace(sampling, temperature=max(sampling.temperature, self.regenerate_temperature))
+
+        return replace(self, chat_sampling=hotter(self.chat_sampling),
+                       completion_sampling=hotter(self.completion_sampling))
+
+
+def _sampling_field(name: str) -> str:
+    if name not in SAMPLING_SETTINGS:
+        raise CoveError(f"unknown sampling setting {name!r}: use {', '.join(SAMPLING_SETTINGS)}")
+    return SAMPLING_SETTINGS[name]
+
+
+def parse_sampling_setting(text: str) -> dict[str, float]:
+    """`NAME VALUE`, as `/set` takes it (`temperature 0.7`, `top_p 0.9`), as a change for
+    `ChatConfig.with_sampling`; a one-line CoveError when it is not one."""
+    name, _, value = text.strip().partition(" ")
+    name = name.lower().replace("_", "-")
+    example = getattr(BASE_MODEL_CHAT, _sampling_field(name))
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise CoveError(f"{name} takes a number, not {value.strip()!r}: /set {name} {example}")
+    return {name: number}
 
 
 class Turn(Protocol):
@@ -159,7 +205,7 @@ def _chat_reply(engine, turns, system, attachments, config, should_cancel) -> "G
         kept = kept[2:] if len(kept) > 2 else kept[-1:]
     stops = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
     return engine.generate(
-        rendered.prompt, stop=_stop_rules(config, stops), should_cancel=should_cancel, sampling=config.sampling
+        rendered.prompt, stop=_stop_rules(config, stops), should_cancel=should_cancel, sampling=config.sampling(CHAT)
     )
 
 
@@ -179,7 +225,7 @@ def _completion_reply(engine, turns, system, attachments, config, should_cancel)
         extra = [ContextChunk(a.name, a.text) for a in attachments]
         return engine.infill(prefix, suffix, stop=stop, extra=extra, should_cancel=should_cancel)
     pieces = [Piece(f"{a.text}\n") for a in attachments] + [Piece(code)]
-    return engine.generate(pieces, stop=stop, should_cancel=should_cancel, sampling=config.sampling)
+    return engine.generate(pieces, stop=stop, should_cancel=should_cancel, sampling=config.sampling(COMPLETION))
 
 
 #: Mode -> request builder.

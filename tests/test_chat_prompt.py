@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +17,15 @@ from assistant.chat import (
     choose_mode,
     code_blocks,
     display_markdown,
+    parse_sampling_setting,
     read_attachment,
     start_reply,
 )
+from assistant.cli import build_parser, main
+from assistant.commands.chat import chat_config_from_args
 from assistant.errors import CoveError
-from tui_fakes import FakeEngine
+from assistant.sampling import BASE_MODEL_CHAT, GREEDY, Sampling
+from tui_fakes import CHATML, FakeEngine
 
 
 @dataclass(frozen=True)
@@ -149,3 +154,53 @@ def test_templates_that_close_turns_with_eos_get_the_models_spelling():
     engine = FakeEngine(chat_template="{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}")
     start_reply(engine, CHAT, [Turn("user", "hi"), Turn("assistant", "yo"), Turn("user", "q")]).result()
     assert engine.requests[-1][1] == "hi<|im_end|>yo<|im_end|>q<|im_end|>"
+
+
+def test_chat_replies_are_greedy_and_completion_mode_samples_like_a_base_model():
+    config = ChatConfig()
+    assert (config.sampling(CHAT), config.sampling(COMPLETION)) == (GREEDY, BASE_MODEL_CHAT)
+    for mode, prompt in ((CHAT, "q"), (COMPLETION, "def f(")):
+        engine = FakeEngine(chat_template=CHATML if mode == CHAT else None)
+        start_reply(engine, mode, [Turn("user", prompt)], config=config).result()
+        assert engine.samplings == [config.sampling(mode)]
+
+
+def test_regenerate_samples_at_least_at_the_regenerate_temperature_in_both_modes():
+    hot = ChatConfig().with_sampling({"temperature": 1.1}, COMPLETION).for_regenerate()
+    assert hot.chat_sampling.temperature == ChatConfig().regenerate_temperature
+    assert hot.completion_sampling == Sampling(temperature=1.1, top_p=0.95, repeat_penalty=1.1)
+
+
+def test_a_sampling_change_is_for_one_mode_or_both():
+    one = ChatConfig().with_sampling({"top-p": 0.5}, CHAT)
+    assert (one.chat_sampling.top_p, one.completion_sampling) == (0.5, BASE_MODEL_CHAT)
+    both = ChatConfig().with_sampling({"repeat-penalty": 1.3})
+    assert both.chat_sampling.repeat_penalty == both.completion_sampling.repeat_penalty == 1.3
+
+
+@pytest.mark.parametrize("text, error", [
+    ("warmth 1", "unknown sampling setting 'warmth': use temperature, top-p, repeat-penalty"),
+    ("temperature", "temperature takes a number, not '': /set temperature 0.6"),
+    ("top_p nan", "top-p takes a number, not 'nan'"),
+])
+def test_a_sampling_setting_that_is_not_one_is_a_one_line_error(text, error):
+    with pytest.raises(CoveError, match=re.escape(error)):
+        parse_sampling_setting(text)
+
+
+def test_a_sampling_value_out_of_range_is_a_cove_error():
+    with pytest.raises(CoveError, match="temperature -1.0 must be 0 or more"):
+        ChatConfig().with_sampling(parse_sampling_setting("Temperature -1"))
+
+
+def test_cove_chat_sampling_flags_apply_in_both_modes_and_keep_the_other_defaults():
+    args = build_parser("chat").parse_args(["chat", "--temperature", "0.3", "--repeat-penalty", "1.2"])
+    config = chat_config_from_args(args)
+    assert config.chat_sampling == Sampling(temperature=0.3, repeat_penalty=1.2)
+    assert config.completion_sampling == Sampling(temperature=0.3, top_p=0.95, repeat_penalty=1.2)
+    assert chat_config_from_args(build_parser("chat").parse_args(["chat"])) == ChatConfig()
+
+
+def test_cove_chat_refuses_a_bad_sampling_flag_in_one_line(capsys):
+    assert main(["chat", "--top-p", "0", "--model", "/nowhere.gguf"]) == 2
+    assert capsys.readouterr().err.strip() == "cove: error: top_p 0.0 must be in (0, 1]"

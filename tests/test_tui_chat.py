@@ -11,13 +11,15 @@ from textual.widgets import Markdown
 
 from assistant.chat import ChatConfig
 from assistant.errors import ModelError
+from assistant.sampling import BASE_MODEL_CHAT, Sampling
 from assistant.store import Store
 from assistant.tui.app import CoveApp
-from assistant.tui.screens.chat import ChatScreen, Outbox
+from assistant.tui.screens.chat import ChatScreen
 from assistant.tui.screens.help import HelpScreen
 from assistant.tui.slash import SLASH_COMMANDS
 from assistant.tui.widgets.messages import ChatLog, MessageView
 from assistant.tui.widgets.prompt_input import PromptInput
+from assistant.tui.widgets.reply import Outbox
 from assistant.tui.widgets.status import StatusBar
 from tui_fakes import REPLY, FakeEngine, split_pieces
 
@@ -185,7 +187,51 @@ async def test_regenerate_samples_instead_of_repeating_the_greedy_reply(db):
         await wait_for(pilot, lambda: idle(app))
         await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: idle(app) and len(engine.requests) == 2)
-        assert engine.temperatures == [0.0, ChatConfig().regenerate_temperature]
+        assert [s.temperature for s in engine.samplings] == [0.0, ChatConfig().regenerate_temperature]
+
+
+async def test_completion_mode_samples_like_a_base_model_and_infill_stays_greedy(db):
+    engine = FakeEngine("b", chat_template=None)
+    app = make_app(db, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        assert BASE_MODEL_CHAT.label() in status_text(app)
+        await type_and_send(pilot, "def add(a, b):\n    return a + ")
+        await wait_for(pilot, lambda: idle(app))
+        await type_and_send(pilot, "def add(a, b):\n<|cursor|>\n")
+        await wait_for(pilot, lambda: idle(app) and len(engine.requests) == 2)
+        assert engine.samplings == [BASE_MODEL_CHAT] and engine.requests[-1][0] == "infill"
+
+
+async def test_set_changes_the_sampling_of_the_mode_in_use_and_the_status_bar_shows_it(db):
+    engine = FakeEngine()
+    app = make_app(db, engine)
+    async with app.run_test(size=SIZE) as pilot:
+        assert "│ greedy │" in status_text(app)
+        await type_and_send(pilot, "/set temperature 0.7")
+        await type_and_send(pilot, "/set top_p 0.9")
+        await type_and_send(pilot, "/set repeat-penalty 1.2")
+        assert "t 0.7 · p 0.9 · rep 1.2" in status_text(app)
+        await type_and_send(pilot, "hello")
+        await wait_for(pilot, lambda: idle(app))
+        assert engine.samplings == [Sampling(temperature=0.7, top_p=0.9, repeat_penalty=1.2)]
+        assert app.screen._config.completion_sampling == BASE_MODEL_CHAT
+
+
+@pytest.mark.parametrize("command, error", [
+    ("/set warmth 0.7", "unknown sampling setting 'warmth'"),
+    ("/set temperature hot", "temperature takes a number, not 'hot'"),
+    ("/set top-p 1.5", "top_p 1.5 must be in (0, 1]"),
+    ("/set", "/set needs an argument"),
+])
+async def test_set_with_a_bad_name_or_value_is_a_one_line_error(db, command, error):
+    app = make_app(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_and_send(pilot, command)
+        await pilot.pause()
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert len(errors) == 1 and error in errors[0] and "\n" not in errors[0]
+        assert app.screen.query_one(PromptInput).text == command
+        assert "│ greedy │" in status_text(app)
 
 
 async def test_edit_last_message_loads_it_and_resends_the_edit(db):

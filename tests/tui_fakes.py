@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 from assistant.engine import Generation, GenerationStats
 from assistant.fim import Piece
+from assistant.sampling import GREEDY, Sampling
 from assistant.stopping import StopRules
 
 REPLY = (
@@ -56,8 +57,8 @@ class FakeEngine:
         self.eos_token_id = 0
         #: Every request: ("generate", prompt) or ("infill", prefix, suffix, extra).
         self.requests: list[tuple] = []
-        #: The sampling temperature of every generate request.
-        self.temperatures: list[float] = []
+        #: The sampler settings of every generate request.
+        self.samplings: list[Sampling] = []
 
     def tokenize(self, text: str, special: bool = False) -> list[int]:
         return list(range(len(split_pieces(text))))
@@ -67,10 +68,10 @@ class FakeEngine:
 
     def generate(
         self, prompt: str | list[Piece], *, stop: StopRules = StopRules(),
-        should_cancel: Callable[[], bool] | None = None, temperature: float = 0.0,
+        should_cancel: Callable[[], bool] | None = None, sampling: Sampling = GREEDY,
     ) -> Generation:
         self.requests.append(("generate", prompt))
-        self.temperatures.append(temperature)
+        self.samplings.append(sampling)
         text = prompt if isinstance(prompt, str) else "".join(p.text for p in prompt)
         return self._generation(len(self.tokenize(text)), stop, should_cancel)
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from assistant.commands.common import add_engine_arguments, engine_config_from_args
+
+if TYPE_CHECKING:
+    from assistant.chat import ChatConfig
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -25,19 +29,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="auto picks chat when the model has a chat template, else completion")
     parser.add_argument("--max-tokens", type=int, default=defaults.max_tokens,
                         help=f"longest reply in tokens (default {defaults.max_tokens})")
-    parser.add_argument("--temperature", type=float, default=defaults.temperature,
-                        help=f"sampling temperature of chat replies (default {defaults.temperature}: greedy)")
+    chat, completion = defaults.chat_sampling, defaults.completion_sampling
+    sampling = parser.add_argument_group(
+        "sampling", f"for replies in either mode (defaults: chat {chat.label()}; completion {completion.label()}; "
+                    "infill at a cursor marker is always greedy); /set changes them in the app")
+    sampling.add_argument("--temperature", type=float, metavar="T", help="0 is greedy; higher is more varied")
+    sampling.add_argument("--top-p", type=float, metavar="P", help="sample among the likeliest tokens holding this probability")
+    sampling.add_argument("--repeat-penalty", type=float, metavar="R",
+                          help="above 1 makes recently used tokens less likely (1 turns it off)")
     add_engine_arguments(parser)
+
+
+def chat_config_from_args(args: argparse.Namespace) -> "ChatConfig":
+    """The chat settings the flags ask for; sampling flags apply in both modes."""
+    from assistant.chat import SAMPLING_SETTINGS, ChatConfig
+
+    flags = {name: getattr(args, name.replace("-", "_")) for name in SAMPLING_SETTINGS}
+    return ChatConfig(max_tokens=args.max_tokens, mode=args.mode).with_sampling(
+        {name: value for name, value in flags.items() if value is not None})
 
 
 def run(args: argparse.Namespace) -> int:
     from assistant import locations
-    from assistant.chat import ChatConfig
     from assistant.engine import Engine
     from assistant.store import Store
     from assistant.tui.app import CoveApp
 
-    chat_config = ChatConfig(max_tokens=args.max_tokens, temperature=args.temperature, mode=args.mode)
+    chat_config = chat_config_from_args(args)
     engine_config, sources = engine_config_from_args(args)
     store = Store(args.db or locations.data_dir() / "history.sqlite3")
     if args.conversation is not None:

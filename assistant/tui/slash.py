@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from assistant.chat import SAMPLING_SETTINGS
 from assistant.errors import CoveError
 
 
@@ -21,6 +22,8 @@ SLASH_COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("drop", "/drop [FILE]", "detach one attached file, or all of them"),
     SlashCommand("model", "/model PATH", "switch to another GGUF model without restarting", True),
     SlashCommand("system", "/system [TEXT]", "set this conversation's system prompt (empty clears it)"),
+    SlashCommand("set", "/set NAME VALUE", f"change how this mode samples ({', '.join(SAMPLING_SETTINGS)}), "
+                 "e.g. /set temperature 0.7; the status bar shows the settings", True),
     SlashCommand("copy", "/copy [N]", "copy code block N of the last reply (default 1) to the clipboard"),
     SlashCommand("export", "/export FILE.md|FILE.json", "write this conversation to a Markdown or JSON file", True),
     SlashCommand("clear", "/clear", "start a new conversation (the old one stays in the sidebar)"),

@@ -9,9 +9,16 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
+from assistant.chat import CURSOR
+
 
 #: Keys that add a line instead of sending.
 NEWLINE_KEYS = ("shift+enter", "ctrl+j")
+#: Chat mode -> what the empty box says.
+PLACEHOLDERS = {
+    "chat": "Message (Enter sends, Shift+Enter or Ctrl+J new line, /help for commands)",
+    "completion": f"Completion mode: type code to continue, or mark a gap with {CURSOR} (Enter sends)",
+}
 
 
 class PromptInput(TextArea):

@@ -1,4 +1,4 @@
-"""The status bar: which model, which mode, how full the context is, how fast it ran."""
+"""The status bar: which model, which mode and sampling, how full the context is, how fast it ran."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ class Status:
 
     model: str
     mode_label: str
+    #: How replies in this mode are sampled (`Sampling.label()`).
+    sampling: str
     #: Tokens of the last request (prompt plus reply), or of the attachments before any.
     context_used: int
     context_total: int
@@ -29,7 +31,7 @@ class StatusBar(Static):
     """One line at the bottom of the chat."""
 
     def show(self, status: Status) -> None:
-        parts = [status.model, status.mode_label, f"ctx {status.context_used}/{status.context_total}"]
+        parts = [status.model, status.mode_label, status.sampling, f"ctx {status.context_used}/{status.context_total}"]
         if status.tokens_per_second is not None:
             parts.append(f"{status.tokens_per_second:.1f} tok/s")
         if status.attachments:
