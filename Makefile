@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 # pip keeps its cache (and the llama-cpp-python wheel it builds, ~5 minutes on 2 cores) between runs.
 PIP := $(BIN)/python -m pip install --disable-pip-version-check --quiet
+# llama.cpp for any x86-64 laptop with AVX2, not -march=native: a native build on a CPU with
+# AMX (Sapphire Rapids and later) crashed with a protection fault on Gemma 3's Q4_K weights
+# in a virtual machine here. Override for other CPUs (e.g. CMAKE_ARGS="-DGGML_NATIVE=ON").
+CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+export CMAKE_ARGS
 
 .PHONY: run test chat doctor model clean help
 

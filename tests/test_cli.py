@@ -55,7 +55,17 @@ def test_complete_prints_the_infill_with_timings(tiny_gguf, tmp_path):
     report = json.loads(result.stdout)
     assert report["format"] == "psm:starcoder"
     assert report["prompt_tokens"] > 0 and 0 < report["generated_tokens"] + (report["stop_reason"] == "eog") <= 8
-    assert report["total_ms"] >= report["prompt_ms"]
+    assert report["latency_ms"] >= report["prompt_ms"]
+    assert report["served_from"] == "model"
+
+
+def test_complete_shows_nothing_where_an_editor_would_show_nothing(tiny_gguf, tmp_path):
+    source = tmp_path / "edit.py"
+    source.write_text("total = compute(first_argument, second_argument)\n")
+    result = cove("complete", str(source), "--line", "1", "--col", "9", "--json", "--model", str(tiny_gguf))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["text"], report["served_from"]) == ("", "none")
 
 
 def test_complete_refuses_a_position_outside_the_file(tiny_gguf, tmp_path):

@@ -1,22 +1,28 @@
-"""`cove complete`: fill in code at a cursor and print it (scripts, editors without LSP, tests)."""
+"""`cove complete`: one editor completion at a cursor, printed (scripts, editors without LSP, tests).
+
+It is the language server's request, not a look-alike: the same windows around the cursor,
+the same stop rules and post-processing (lsp/completer.py, lsp/postprocess.py), so what
+this prints is what an editor would show at that position; an empty line means the editor
+would show nothing there.
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import sys
 from pathlib import Path
 
 from assistant.commands.common import add_engine_arguments, load_engine
-from assistant.cursor import DEFAULT_MARKER, cursor_is_mid_line, split_at_marker, split_at_position
+from assistant.cursor import DEFAULT_MARKER, split_at_marker, split_at_position
 from assistant.errors import CoveError
-from assistant.stopping import StopRules
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
-        "Fill in code at a cursor and print the middle. Give a FILE with --line and --col "
+        "Print the completion an editor would show at a cursor. Give a FILE with --line and --col "
         f"(1-based), or pipe text containing the marker {DEFAULT_MARKER} on standard input (FILE '-')."
     )
     parser.epilog = "example: cove complete app.py --line 12 --col 5     |     echo 'def add(a, b):\\n    <|cursor|>' | cove complete -"
@@ -24,39 +30,66 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--line", type=int, help="cursor line, 1-based")
     parser.add_argument("--col", type=int, help="cursor column, 1-based, in characters")
     parser.add_argument("--marker", default=DEFAULT_MARKER, help=f"cursor marker in stdin text (default {DEFAULT_MARKER})")
-    parser.add_argument("--max-tokens", type=int, default=128, help="most tokens to generate (default 128)")
-    parser.add_argument("--time-budget", type=float, metavar="SECONDS", help="stop generating after this long")
+    parser.add_argument("--max-tokens", type=int, help="most tokens to generate (default: the editor's, 48)")
+    parser.add_argument("--time-budget", type=float, metavar="SECONDS",
+                        help="generation time limit after the first token (default: the editor's)")
     lines = parser.add_mutually_exclusive_group()
     lines.add_argument("--single-line", action="store_true", help="stop at the end of the line")
     lines.add_argument("--multi-line", action="store_true",
-                       help="allow several lines (default: single line when code follows the cursor on its line)")
-    parser.add_argument("--json", action="store_true", help="print the infill with its timings as JSON")
+                       help="allow several lines on an empty or finished line (the default, as in editors)")
+    parser.add_argument("--json", action="store_true", help="print the completion with its timings as JSON")
     add_engine_arguments(parser)
 
 
+def settings_from_args(args: argparse.Namespace):
+    """The language server's settings, with what the command line says laid over them."""
+    from lsp.settings import Settings
+
+    changes: dict[str, object] = {"extra_tokens": 0}  # no other open files to borrow from
+    if args.max_tokens is not None:
+        changes["max_tokens"] = args.max_tokens
+    if args.time_budget is not None:
+        changes["time_budget_ms"] = max(1, round(1000 * args.time_budget))
+    if args.single_line:
+        changes["multiline"] = False
+    if args.n_ctx is not None:
+        changes["n_ctx"] = args.n_ctx
+    return dataclasses.replace(Settings(), **changes)
+
+
 def run(args: argparse.Namespace) -> int:
-    prefix, suffix, name = _read_input(args)
-    single_line = args.single_line or (not args.multi_line and cursor_is_mid_line(suffix))
-    try:
-        stop = StopRules(max_tokens=args.max_tokens, time_budget_s=args.time_budget, single_line=single_line)
-    except ValueError as error:
-        raise CoveError(str(error)) from None
+    prefix, suffix, path = _read_input(args)
+    settings = settings_from_args(args)
     engine = load_engine(args)
-    generation = engine.infill(prefix, suffix, stop=stop, path=name)
+    completion, record = asyncio.run(_complete(engine, settings, prefix, suffix, path))
     if args.json:
-        text = generation.result()
-        report = {"text": text, "model": engine.model_name, "format": engine.fim.name,
-                  **dataclasses.asdict(generation.stats), "tokens_per_second": round(generation.stats.tokens_per_second, 1)}
+        report = {"text": completion, "model": engine.model_name, "format": engine.fim.name,
+                  **dataclasses.asdict(record)}
         print(json.dumps(report, indent=2))
     else:
-        for piece in generation:
-            sys.stdout.write(piece)
-            sys.stdout.flush()
-        sys.stdout.write("\n")
+        sys.stdout.write(completion + "\n")
     return 0
 
 
-def _read_input(args: argparse.Namespace) -> tuple[str, str, str | None]:
+async def _complete(engine, settings, prefix: str, suffix: str, path: Path | None):
+    """The completion through the language server's completer, and its record."""
+    from lsp.backends import LocalBackend
+    from lsp.completer import Completer, Cursor
+
+    completer = Completer(settings, log=lambda message: None, load=lambda _: LocalBackend(engine))
+    try:
+        error = await completer.load()
+        if error is not None:
+            raise CoveError(error)
+        uri, name = (path.resolve().as_uri(), path.name) if path else ("untitled:stdin", "stdin")
+        cursor = Cursor(uri, name, prefix + suffix, len(prefix), 0)
+        completion = await completer.complete(cursor, lambda: 0)
+        return completion or "", completer.history[-1]
+    finally:
+        completer.close()
+
+
+def _read_input(args: argparse.Namespace) -> tuple[str, str, Path | None]:
     if args.file == "-":
         if args.line is not None or args.col is not None:
             raise CoveError("--line/--col go with a FILE; with stdin, mark the cursor with the marker instead")
@@ -74,4 +107,4 @@ def _read_input(args: argparse.Namespace) -> tuple[str, str, str | None]:
     except OSError as error:
         raise CoveError(f"cannot read {path}: {error.strerror}") from None
     prefix, suffix = split_at_position(text, args.line, args.col, str(path))
-    return prefix, suffix, path.name
+    return prefix, suffix, path
