@@ -10,6 +10,7 @@ tokens. Consecutive requests share the longest common token prefix in the KV cac
 from __future__ import annotations
 
 import codecs
+import math
 import dataclasses
 import os
 import threading
@@ -20,6 +21,7 @@ from typing import Callable, Iterator, Sequence
 
 from assistant import kv_reuse
 from assistant.config import EngineConfig, resolve_model
+from assistant.confidence import Confidence
 from assistant.errors import ModelError
 from assistant.gguf_file import check_gguf, gguf_architecture, gguf_header, trained_context_length
 from assistant.healing import healed, split_indentation
@@ -54,6 +56,15 @@ class GenerationStats:
     #: eog, max_tokens, context_full, time, stop_text, newline, suffix (the next line of the
     #: code after the cursor was written again), loop or cancelled.
     stop_reason: str = ""
+    #: Mean and lowest log-probability of the generated tokens (assistant/confidence.py);
+    #: None when nothing was generated.
+    mean_logprob: float | None = None
+    min_logprob: float | None = None
+
+    @property
+    def confidence(self) -> float | None:
+        """The geometric-mean probability of the generated tokens, 0 to 1."""
+        return math.exp(self.mean_logprob) if self.mean_logprob is not None else None
 
     @property
     def tokens_per_second(self) -> float:
@@ -348,6 +359,7 @@ class Engine:
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             scanner = StopScanner(stop)
             first_token_at = None
+            confidence = Confidence(self._llama)
             tokens = self._llama.generate(prompt, **sampling.llama_kwargs())
             stats.stop_reason = "max_tokens"
             try:
@@ -358,6 +370,7 @@ class Engine:
                         stats.stop_reason = "eog"
                         break
                     stats.generated_tokens += 1
+                    confidence.add(token)
                     text = scanner.feed(decoder.decode(self._llama.detokenize([token])))
                     if text:
                         yield text
@@ -388,6 +401,7 @@ class Engine:
                 stats.prompt_ms = 1000 * (first_token_at - started)
                 stats.generation_ms = 1000 * (ended - first_token_at)
                 stats.total_ms = 1000 * (ended - started)
+                stats.mean_logprob, stats.min_logprob = confidence.mean, confidence.minimum
 
 
 def next_code_line(suffix: str) -> tuple[str, ...]:

@@ -164,3 +164,26 @@ def test_a_max_tokens_beyond_the_context_still_answers_and_stops_when_the_contex
         assert generation.stats.stop_reason in {"context_full", "eog"}
     finally:
         engine.close()
+
+
+def test_a_generation_reports_how_likely_its_tokens_were(engine):
+    generation = engine.infill(PREFIX, SUFFIX, stop=StopRules(max_tokens=6))
+    generation.result()
+    stats = generation.stats
+    assert stats.generated_tokens > 0
+    assert stats.min_logprob <= stats.mean_logprob <= 0
+    assert 0 < stats.confidence <= 1
+
+
+def test_the_log_probability_is_the_models_own(engine):
+    import numpy as np
+
+    prompt = engine.encode(engine.fim.layout(PREFIX, SUFFIX))
+    generation = engine.generate(engine.fim.layout(PREFIX, SUFFIX), stop=StopRules(max_tokens=1))
+    generation.result()
+    engine._llama.reset()
+    engine._llama.eval(prompt)
+    logits = np.ctypeslib.as_array(engine._lib.llama_get_logits_ith(engine._llama.ctx, -1),
+                                   shape=(engine._llama.n_vocab(),)).astype(np.float64)
+    best = -np.log(np.exp(logits - logits.max()).sum())  # greedy chose the top token
+    assert generation.stats.mean_logprob == pytest.approx(best, abs=1e-3)
