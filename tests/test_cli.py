@@ -82,6 +82,13 @@ def test_doctor_reports_model_choice_format_and_self_test(tiny_gguf):
         assert expected in result.stdout
 
 
+def test_doctor_says_a_weak_model_is_weak_and_what_to_do_but_exits_0(tiny_gguf):
+    result = cove("doctor", "--model", str(tiny_gguf))  # random weights: its fill is noise
+    assert result.returncode == 0, result.stderr
+    assert "POOR:" in result.stdout
+    assert "cove models list --catalogue" in result.stdout and "cove finetune" in result.stdout
+
+
 def test_bench_prints_the_three_latency_figures(tiny_gguf):
     result = cove("bench", "--model", str(tiny_gguf), "--prompt-tokens", "64", "--repeat", "2", "--json")
     assert result.returncode == 0, result.stderr

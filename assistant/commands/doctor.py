@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib.metadata
 import os
 import platform
@@ -10,6 +11,7 @@ import sys
 
 from assistant import __version__, locations
 from assistant.commands.common import add_engine_arguments, engine_config_from_args
+from assistant.catalogue import suggest
 from assistant.config import resolve_model
 from assistant.stopping import StopRules
 
@@ -84,8 +86,51 @@ def run(args: argparse.Namespace) -> int:
                   f"{s.generated_tokens} generated at {s.tokens_per_second:.0f} tokens/s, stop: {s.stop_reason})")
     w = warm.stats
     _line("next keystroke", f"{w.total_ms:.0f} ms ({w.cached_tokens} of {w.prompt_tokens} prompt tokens from cache)")
-    print("\nall good")
+    problem = judge_fill(SELF_TEST_PREFIX, text, SELF_TEST_SUFFIX)
+    _line("verdict", "the fill is valid Python" if problem is None else f"POOR: {problem}")
+    if problem is not None or reason == "bundled default model":
+        _advise(problem is not None)
+    print("\nall good: the set-up works" + ("" if problem is None else " (the model is weak, see above)"))
     return 0
+
+
+def judge_fill(prefix: str, fill: str, suffix: str) -> str | None:
+    """What is wrong with a self-test fill, or None when it is a plausible answer: it must
+    add code, must parse with the code around it, and must not write the prompt again."""
+    if not fill.strip():
+        return "the model wrote nothing"
+    prompt_lines = {line.strip() for line in (prefix + suffix).splitlines() if line.strip()}
+    repeated = [line.strip() for line in fill.splitlines() if line.strip() in prompt_lines]
+    if repeated:
+        return f"the fill repeats the code around it ({repeated[0]!r})"
+    try:
+        ast.parse(prefix + fill + suffix)
+    except SyntaxError as error:
+        return f"the fill does not parse with the code around it ({error.msg})"
+    return None
+
+
+def _advise(weak: bool) -> None:
+    """Where better completions come from: a bigger model, or this one adapted to your code."""
+    _section("better completions")
+    if weak:
+        print("  This model's completions look poor. Two ways to better ones:")
+    else:
+        print("  The bundled model is small (a few MB) and mainly shows that everything works.")
+    entry = suggest(_total_memory())
+    if entry is not None:
+        print(f"  - a bigger model that fits this machine: {entry.name} ({entry.size_bytes / 1e9:.1f} GB)")
+        print(f"      cove models pull {entry.spec}   then   --model hf:{entry.spec}")
+    print("  - the catalogue of known-good code models: cove models list --catalogue")
+    print("  - adapt a model to your own code: cove finetune PATH/TO/REPO")
+
+
+def _total_memory() -> int:
+    """This machine's memory in bytes (POSIX), 8 GB when it cannot be read."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 10**9
 
 
 def _version(package: str) -> str | None:
