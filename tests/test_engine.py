@@ -95,7 +95,8 @@ def test_one_more_character_evaluates_only_the_new_tokens(engine):
     second = engine.infill(PREFIX + "a", SUFFIX, stop=stop)
     second.result()
     assert second.stats.prompt_tokens == len(after)
-    assert second.stats.cached_tokens == common
+    assert second.stats.prefix_tokens == common
+    assert second.stats.evaluated_tokens == len(after) - common - second.stats.shifted_tokens
 
 
 def test_a_cursor_in_fresh_indentation_is_asked_from_the_line_start(engine):
