@@ -25,8 +25,11 @@ from assistant.confidence import Confidence
 from assistant.errors import ModelError
 from assistant.gguf_file import check_gguf, gguf_architecture, gguf_header, trained_context_length
 from assistant.healing import healed, split_indentation
+from assistant.llama_log import warnings_of_llama_cpp
 from assistant.sampling import GREEDY, Sampling
-from assistant.fim import FAMILIES, CodeGen2, ContextChunk, FimFormat, FimTokens, Order, Piece, parse_format
+from assistant.fim import (
+    FAMILIES, MODE_KEYS, CodeGen2, ContextChunk, FimFormat, FimTokens, Order, Piece, parse_format, request_kind,
+)
 from assistant.stopping import StopRules, StopScanner
 
 #: Share of the prompt budget given to the prefix; the rest goes to the suffix (llama.cpp's /infill uses 3:1).
@@ -60,6 +63,8 @@ class GenerationStats:
     #: None when nothing was generated.
     mean_logprob: float | None = None
     min_logprob: float | None = None
+    #: The infill format of the prompt (`psm:starcoder`, `left-to-right`, ...); "" for generate().
+    format: str = ""
 
     @property
     def confidence(self) -> float | None:
@@ -109,6 +114,8 @@ class Engine:
         self.metadata: dict[str, str] = dict(llama.metadata)
         self.lock = threading.Lock()
         self.fim = self._detect_fim(config.fim_format)
+        #: Request kind -> the mode measured best for it, from the GGUF (`auto` only).
+        self.fim_by_kind: dict[str, FimFormat] = self._measured_modes() if config.fim_format == "auto" else {}
 
     # ---- loading -----------------------------------------------------------------
 
@@ -117,26 +124,33 @@ class Engine:
         """Load the configured (or default) model; ModelError with a one-line reason otherwise."""
         path, _ = resolve_model(config, sources)
         check_gguf(path)
+        if config.fim_format != "auto":
+            try:
+                parse_format(config.fim_format)  # a bad spelling fails before the model loads
+            except ValueError as error:
+                raise ModelError(str(error)) from None
         from llama_cpp import Llama
 
         trained = trained_context_length(gguf_header(path))
-        try:
-            llama = Llama(
-                model_path=str(path),
-                # Past the trained context a model only degrades (and llama.cpp warns on stderr).
-                n_ctx=min(config.n_ctx, trained) if trained else config.n_ctx,
-                n_batch=config.n_batch,
-                n_threads=config.n_threads or _cpu_count(),
-                n_gpu_layers=config.n_gpu_layers,
-                lora_path=str(config.lora) if config.lora else None,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError) as error:
-            architecture = gguf_architecture(path)
-            raise ModelError(
-                f"llama.cpp could not load {path} (architecture {architecture!r}): "
-                f"unsupported architecture or damaged file ({error}); try `cove doctor --model {path}`"
-            ) from None
+        with warnings_of_llama_cpp() as warnings:
+            try:
+                llama = Llama(
+                    model_path=str(path),
+                    # Past the trained context a model only degrades (and llama.cpp warns on stderr).
+                    n_ctx=min(config.n_ctx, trained) if trained else config.n_ctx,
+                    n_batch=config.n_batch,
+                    n_threads=config.n_threads or _cpu_count(),
+                    n_gpu_layers=config.n_gpu_layers,
+                    lora_path=str(config.lora) if config.lora else None,
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError) as error:
+                architecture = gguf_architecture(path)
+                said = f"; llama.cpp said: {warnings[-1]}" if warnings else ""
+                raise ModelError(
+                    f"llama.cpp could not load {path} (architecture {architecture!r}): "
+                    f"unsupported architecture or damaged file ({error}{said}); try `cove doctor --model {path}`"
+                ) from None
         engine = cls(llama, config, path)
         engine._warm_up()
         return engine
@@ -231,6 +245,20 @@ class Engine:
         """The vocabulary's spelling of a token, control tokens included (for chat templates)."""
         return self._lib.llama_vocab_get_text(self._vocab, token).decode("utf-8", errors="replace")
 
+    def _measured_modes(self) -> dict[str, FimFormat]:
+        """The best mode per request kind that Cove's recipe or finetune measured and wrote
+        into the GGUF (convert/metadata.py); a mode this model cannot run is ignored."""
+        usable = {f.name: f for f in self.supported_formats()} | {"left-to-right": FimFormat(Order.LEFT_TO_RIGHT)}
+        modes = {}
+        for kind, key in MODE_KEYS.items():
+            try:
+                chosen = parse_format(self.metadata.get(key, ""))
+            except ValueError:
+                continue
+            if chosen.name in usable:
+                modes[kind] = usable[chosen.name]
+        return modes
+
     def _detect_fim(self, spec: str) -> FimFormat:
         """The configured format, or for `auto` the model's best: its FIM sentinels when it
         has any, else left to right."""
@@ -267,17 +295,25 @@ class Engine:
         next line of the suffix again ends the answer, in every format; a model without FIM
         tokens sees only the prefix (left-to-right mode) and this is how the suffix still
         bounds what it writes."""
+        fim = self.format_for(prefix)
         prefix, indentation = split_indentation(prefix)
         stop = dataclasses.replace(stop, stop_lines=stop.stop_lines + next_code_line(suffix))
-        if not self.fim.sees_suffix:
+        if not fim.sees_suffix:
             suffix = ""
         answer_room = self._answer_room(stop)
-        prompt = self.encode(self.fim.layout(prefix, suffix, extra=extra, path=path))
+        prompt = self.encode(fim.layout(prefix, suffix, extra=extra, path=path))
         if len(prompt) + answer_room > self.n_ctx:
-            prefix, suffix = self._fit(prefix, suffix, extra, path, answer_room)
-            prompt = self.encode(self.fim.layout(prefix, suffix, extra=extra, path=path))
-        stop_ids = {i for text in self.fim.stop_texts() if (i := self.special_token_id(text)) is not None}
-        return self._generation(prompt, stop, should_cancel, stop_ids, GREEDY, indentation=indentation)
+            prefix, suffix = self._fit(fim, prefix, suffix, extra, path, answer_room)
+            prompt = self.encode(fim.layout(prefix, suffix, extra=extra, path=path))
+        stop_ids = {i for text in fim.stop_texts() if (i := self.special_token_id(text)) is not None}
+        generation = self._generation(prompt, stop, should_cancel, stop_ids, GREEDY, indentation=indentation)
+        generation.stats.format = fim.name
+        return generation
+
+    def format_for(self, prefix: str) -> FimFormat:
+        """The infill format for a cursor after `prefix`: the mode this model measured best
+        for that request kind (GGUF metadata, `auto` only), else the model's format."""
+        return self.fim_by_kind.get(request_kind(prefix), self.fim)
 
     def generate(
         self,
@@ -308,11 +344,12 @@ class Engine:
         return ids
 
     def _fit(
-        self, prefix: str, suffix: str, extra: Sequence[ContextChunk], path: str | None, answer_room: int
+        self, fim: FimFormat, prefix: str, suffix: str, extra: Sequence[ContextChunk], path: str | None,
+        answer_room: int,
     ) -> tuple[str, str]:
         """Trim the prefix's start and the suffix's end so the prompt and answer fit the context
         (only called when they do not: a keystroke's prompt is tokenized once)."""
-        overhead = len(self.encode(self.fim.layout("", "", extra=extra, path=path))) + 8
+        overhead = len(self.encode(fim.layout("", "", extra=extra, path=path))) + 8
         budget = self.n_ctx - answer_room - overhead
         if budget < 2:
             raise ModelError(
@@ -352,7 +389,8 @@ class Engine:
     ) -> Iterator[str]:
         with self.lock:
             started = time.perf_counter()
-            deadline = started + stop.time_budget_s if stop.time_budget_s else None
+            deadline = None  # from the first token: the budget bounds generation, never the prompt
+            line_done = False  # and never cuts the answer's first line (llama-server's t_max_predict_ms)
             reuse = kv_reuse.prepare(self._llama, prompt)
             stats.evaluated_tokens, stats.prefix_tokens, stats.shifted_tokens = dataclasses.astuple(reuse)
             stats.cached_tokens = reuse.prefix + reuse.shifted
@@ -373,6 +411,7 @@ class Engine:
                     confidence.add(token)
                     text = scanner.feed(decoder.decode(self._llama.detokenize([token])))
                     if text:
+                        line_done = line_done or "\n" in text
                         yield text
                     if scanner.stopped_by is not None:
                         stats.stop_reason = scanner.reason
@@ -385,7 +424,8 @@ class Engine:
                     if should_cancel is not None and should_cancel():
                         stats.stop_reason = "cancelled"
                         break
-                    if deadline is not None and time.perf_counter() >= deadline:
+                    deadline = deadline or (first_token_at + stop.time_budget_s if stop.time_budget_s else None)
+                    if deadline is not None and line_done and time.perf_counter() >= deadline:
                         stats.stop_reason = "time"
                         break
                 if scanner.stopped_by is None:

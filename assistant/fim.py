@@ -81,6 +81,19 @@ PROJECT_SPECIAL_TOKENS: tuple[str, ...] = (
 )
 
 
+#: Editor request kinds: a line being typed (text before the cursor on its line) and a
+#: fresh line (only indentation before the cursor). Models answer them best in different
+#: modes, so a model can carry its measured best mode per kind (lsp/line_eval.py).
+MID_LINE, FRESH_LINE = "mid-line", "fresh-line"
+#: Request kind -> the GGUF metadata key holding the best mode for it.
+MODE_KEYS = {MID_LINE: "cove.infill.mode.mid_line", FRESH_LINE: "cove.infill.mode.fresh_line"}
+
+
+def request_kind(prefix: str) -> str:
+    """MID_LINE when the cursor's line has text before it, else FRESH_LINE."""
+    return MID_LINE if prefix[prefix.rfind("\n") + 1:].strip() else FRESH_LINE
+
+
 class Order(enum.Enum):
     """How prefix, suffix and middle are ordered in the prompt."""
 

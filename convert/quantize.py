@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.errors import CoveError
-from convert import llama_log
+from assistant import llama_log
 from assistant.atomic import atomic_path
 from assistant.gguf_file import check_gguf
 from assistant.progress import Progress

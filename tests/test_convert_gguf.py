@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from assistant.fim import END_OF_TEXT, STARCODER
-from convert.llama_log import warnings_of_llama_cpp
+from assistant.llama_log import warnings_of_llama_cpp
 
 Q = gguf.GGMLQuantizationType
 

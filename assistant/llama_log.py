@@ -1,7 +1,9 @@
 """Listen to llama.cpp's log while a block runs, then give the log back to llama-cpp-python.
 
 llama.cpp reports quantization progress and the reason for a failure only through its
-log, so the quantize and verify commands read it instead of letting it spill to stderr.
+log, so the quantize and verify commands read it instead of letting it spill to stderr;
+the engine keeps a model load's warnings (e.g. Gemma 3's "using full-size SWA cache")
+out of the terminal and the editor's stderr, and names them if the load fails.
 """
 
 from __future__ import annotations

@@ -1,0 +1,96 @@
+"""The editor's requests on code the model never saw, through the language server's path.
+
+Cursors in the middle of lines being typed and on fresh lines (lsp/line_eval.py), in
+held-out files: a repository outside the training corpus (`--repo`, repeatable) or a
+training run's validation files (`--data RUN/data`). Every infill mode the model supports
+is measured (PSM, SPM, CodeGen2, left to right) and `auto`, each through the completer the
+LSP uses, with `cove complete`'s settings. Then the confidence gate: chosen on the first
+half of the requests to maximise characters kept minus characters shown wrongly, and
+reported on the second half, with and without it.
+
+    .venv/bin/python benchmarks/line_completion.py --repo .venv/lib/python3.11/site-packages/hypothesis \
+        [--model FILE.gguf] [--per-kind 150] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant import locations  # noqa: E402
+from assistant.config import EngineConfig  # noqa: E402
+from assistant.engine import Engine  # noqa: E402
+from lsp import line_eval  # noqa: E402
+from lsp.settings import Settings  # noqa: E402
+
+
+def held_out_files(repos: list[Path], data: Path | None) -> list[tuple[str, str]]:
+    from training.evaluate import heldout_files
+
+    return heldout_files(data, [str(repo) for repo in repos])
+
+
+def modes_of(model: Path) -> list[str]:
+    engine = Engine.load(EngineConfig(model=model, n_ctx=2048))
+    try:
+        return [f.name for f in engine.supported_formats() if f.order.value != "template"] + ["ltr", "auto"]
+    finally:
+        engine.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=locations.BUNDLED_MODEL)
+    parser.add_argument("--repo", type=Path, action="append", default=[], help="held-out repository (repeatable)")
+    parser.add_argument("--data", type=Path, help="a training run's data folder: its validation files")
+    parser.add_argument("--per-kind", type=int, default=150)
+    parser.add_argument("--modes", nargs="*", help="modes to measure (default: every one the model supports)")
+    parser.add_argument("--json", type=Path, help="write every outcome here")
+    args = parser.parse_args()
+    files = held_out_files(args.repo, args.data)
+    tasks = line_eval.make_tasks(files, args.per_kind)
+    settings = dataclasses.replace(Settings(), min_confidence=0.0)  # measure ungated; the gate is swept below
+    results: dict[str, list[line_eval.Outcome]] = {}
+    for mode in args.modes or modes_of(args.model):
+        engine = Engine.load(EngineConfig(model=args.model, n_ctx=settings.n_ctx, fim_format=mode))
+        try:
+            results[mode] = line_eval.measure(engine, settings, tasks)
+        finally:
+            engine.close()
+        print(f"measured {mode}", file=sys.stderr)
+    print(f"{args.model.name}: {len(files)} held-out files, {args.per_kind} requests per kind\n")
+    print("| mode | kind | exact | chars kept | shown | exact among shown | wrong chars/request | p50 ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    for mode, outcomes in results.items():
+        for kind in line_eval.KINDS:
+            s = line_eval.summarize([o for o in outcomes if o.task.kind == kind])
+            print(f"| {mode} | {kind} | {s.exact:.1%} | {s.kept:.1%} | {s.shown:.1%} | {s.precision:.1%} | "
+                  f"{s.wrong_chars:.1f} | {s.latency_ms:.0f} |")
+    for kind in line_eval.KINDS:
+        print(f"\nbest mode for {kind}: {line_eval.best_mode({m: o for m, o in results.items() if m != 'auto'}, kind)}")
+    if "auto" in results:
+        outcomes = results["auto"]
+        tune, report = outcomes[0::2], outcomes[1::2]
+        threshold = line_eval.best_threshold(tune)
+        print(f"\nconfidence gate chosen on {len(tune)} requests: {threshold:.2f}; reported on the other {len(report)}:\n")
+        print("| auto | kind | exact | chars kept | shown | exact among shown | wrong chars/request |")
+        print("|---|---|---|---|---|---|---|")
+        for label, gate in (("ungated", 0.0), (f"gate {threshold:.2f}", threshold)):
+            for kind in line_eval.KINDS:
+                s = line_eval.summarize([o for o in report if o.task.kind == kind], gate)
+                print(f"| {label} | {kind} | {s.exact:.1%} | {s.kept:.1%} | {s.shown:.1%} | {s.precision:.1%} | "
+                      f"{s.wrong_chars:.1f} |")
+    if args.json:
+        args.json.write_text(json.dumps({mode: [dict(kind=o.task.kind, path=o.task.path, truth=o.task.truth,
+                                                     completion=o.completion, confidence=o.confidence)
+                                                for o in outcomes] for mode, outcomes in results.items()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

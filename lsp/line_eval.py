@@ -1,0 +1,192 @@
+"""How good completions are where editors ask for them: cursors in held-out files, through
+the language server's own completer (windows, stop rules, post-processing, gating).
+
+Two request kinds make up most of what an editor asks:
+- `mid-line`: the user is typing a line; everything after the cursor on that line is
+  removed (it has not been typed yet), the lines below stay;
+- `fresh-line`: the user has opened a new line; the line is empty but for its
+  indentation and the cursor sits after it.
+A completion is scored on its first line against the removed text: exact match, and the
+characters a user keeps (the longest correct start of the completion); characters shown
+beyond that are shown wrongly. The benchmark (benchmarks/line_completion.py), the
+training recipe and `cove finetune` all measure with this module, so the best infill
+mode per kind that a model carries in its GGUF comes from the same measurement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from assistant.fim import FRESH_LINE, MID_LINE
+
+KINDS = (MID_LINE, FRESH_LINE)
+#: Lines shorter than this (stripped) are not asked about: `)` or `else:` say little.
+MIN_LINE_CHARS = 6
+
+
+@dataclass(frozen=True)
+class Task:
+    """One editor request: the document as the editor has it, the cursor and the answer."""
+
+    kind: str
+    path: str
+    text: str
+    offset: int
+    truth: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the completer showed for a task, and how sure the model was."""
+
+    task: Task
+    completion: str
+    #: Geometric-mean probability of the generated tokens; None when nothing was generated.
+    confidence: float | None
+    latency_ms: float
+
+    @property
+    def first_line(self) -> str:
+        return self.completion.split("\n", 1)[0].rstrip()
+
+    @property
+    def shown(self) -> bool:
+        return bool(self.first_line.strip())
+
+    @property
+    def exact(self) -> bool:
+        return self.shown and self.first_line == self.task.truth
+
+    @property
+    def kept(self) -> int:
+        """Characters of the truth that the completion starts with."""
+        common = 0
+        for ours, theirs in zip(self.first_line, self.task.truth):
+            if ours != theirs:
+                break
+            common += 1
+        return common
+
+    @property
+    def wrong(self) -> int:
+        """Characters shown beyond the correct start (what a user must delete or ignore)."""
+        return len(self.first_line) - self.kept
+
+
+def make_tasks(files: Sequence[tuple[str, str]], per_kind: int, seed: int = 0) -> list[Task]:
+    """`per_kind` requests of each kind from `files` ((path, text) pairs), chosen at random
+    but reproducibly: a line, then for mid-line a cursor inside it."""
+    rng = random.Random(seed)
+    lines = [(path, text, number) for path, text in files
+             for number, line in enumerate(text.split("\n")) if len(line.strip()) >= MIN_LINE_CHARS and number > 0]
+    tasks: list[Task] = []
+    for kind in KINDS:
+        for path, text, number in rng.sample(lines, min(per_kind, len(lines))):
+            tasks.append(_task(kind, path, text, number, rng))
+    return tasks
+
+
+def _task(kind: str, path: str, text: str, number: int, rng: random.Random) -> Task:
+    rows = text.split("\n")
+    line = rows[number]
+    indent = len(line) - len(line.lstrip())
+    if kind == MID_LINE:
+        cut = rng.randrange(indent + 1, len(line.rstrip()))
+        typed, truth = line[:cut], line[cut:].rstrip()
+    else:
+        typed, truth = line[:indent], line.strip()
+    before = "\n".join(rows[:number] + [typed])
+    document = before + "\n" + "\n".join(rows[number + 1:])
+    return Task(kind, path, document, len(before), truth)
+
+
+async def run_tasks(engine: object, settings: object, tasks: Sequence[Task]) -> list[Outcome]:
+    """Each task through a language-server completer over `engine` (one at a time, as an
+    editor's requests arrive), with the result cache off so every request runs the model."""
+    import dataclasses
+
+    from lsp.backends import LocalBackend
+    from lsp.completer import Completer, Cursor
+
+    settings = dataclasses.replace(settings, cache_size=1, extra_tokens=0)
+    completer = Completer(settings, log=lambda message: None, load=lambda _: LocalBackend(engine))
+    outcomes = []
+    try:
+        await completer.load()
+        for number, task in enumerate(tasks):
+            completer.cache.clear()
+            cursor = Cursor(Path(task.path).as_uri() if task.path.startswith("/") else f"untitled:{task.path}",
+                            task.path, task.text, task.offset, number)
+            completion = await completer.complete(cursor, lambda n=number: n) or ""
+            record = completer.history[-1]
+            confidence = math.exp(record.mean_logprob) if record.mean_logprob is not None else None
+            outcomes.append(Outcome(task, completion, confidence, record.latency_ms))
+    finally:
+        completer.close()
+    return outcomes
+
+
+def measure(engine: object, settings: object, tasks: Sequence[Task]) -> list[Outcome]:
+    return asyncio.run(run_tasks(engine, settings, tasks))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The figures of one mode on one request kind."""
+
+    requests: int
+    exact: float  #: share of requests whose first line is exactly right
+    kept: float  #: share of the truth's characters that completions start with
+    shown: float  #: share of requests that showed anything
+    precision: float  #: share of shown completions that are exactly right
+    wrong_chars: float  #: characters shown wrongly per request
+    latency_ms: float  #: median
+
+
+def summarize(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> Summary:
+    """Figures of `outcomes`, as a gate at `min_confidence` would have left them."""
+    gated = [o if o.confidence is None or o.confidence >= min_confidence else Outcome(o.task, "", o.confidence, o.latency_ms)
+             for o in outcomes]
+    n = max(1, len(gated))
+    shown = [o for o in gated if o.shown]
+    truth_chars = max(1, sum(len(o.task.truth) for o in gated))
+    latencies = sorted(o.latency_ms for o in outcomes) or [0.0]
+    return Summary(
+        requests=len(gated),
+        exact=sum(o.exact for o in gated) / n,
+        kept=sum(o.kept for o in gated) / truth_chars,
+        shown=len(shown) / n,
+        precision=sum(o.exact for o in shown) / max(1, len(shown)),
+        wrong_chars=sum(o.wrong for o in gated) / n,
+        latency_ms=latencies[len(latencies) // 2],
+    )
+
+
+def gate_score(outcomes: Sequence[Outcome], min_confidence: float) -> int:
+    """Characters kept minus characters shown wrongly, with the gate at `min_confidence`:
+    what the gate is chosen to maximise."""
+    kept = wrong = 0
+    for o in outcomes:
+        if o.confidence is not None and o.confidence < min_confidence:
+            continue
+        kept, wrong = kept + o.kept, wrong + o.wrong
+    return kept - wrong
+
+
+def best_threshold(outcomes: Sequence[Outcome], grid: Sequence[float] = tuple(i / 20 for i in range(20))) -> float:
+    """The gate in `grid` that maximises `gate_score` (the lowest of equal ones)."""
+    return max(grid, key=lambda t: (gate_score(outcomes, t), -t))
+
+
+def best_mode(results: dict[str, Sequence[Outcome]], kind: str) -> str:
+    """The mode whose completions keep the most characters on `kind` requests (exact
+    matches break ties)."""
+    def figure(mode: str) -> tuple[float, float]:
+        summary = summarize([o for o in results[mode] if o.task.kind == kind])
+        return summary.kept, summary.exact
+    return max(results, key=figure)
