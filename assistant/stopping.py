@@ -23,7 +23,9 @@ class StopRules:
 
     #: Most tokens to generate.
     max_tokens: int = 128
-    #: Wall-clock budget for the whole request in seconds (prompt included); None is unlimited.
+    #: Wall-clock budget of the generation in seconds, counted from the first token (a slow
+    #: prompt does not eat it) and only once the answer's first line is complete (as
+    #: llama-server's t_max_predict_ms); None is unlimited.
     time_budget_s: float | None = None
     #: Stop at the first newline (the newline is not part of the output).
     single_line: bool = False

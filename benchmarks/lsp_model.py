@@ -15,6 +15,10 @@ from pathlib import Path
 SHAPE = dict(hidden_size=512, intermediate_size=1408, num_hidden_layers=8, num_attention_heads=8,
              num_key_value_heads=4, max_position_embeddings=4096, rms_norm_eps=1e-6, vocab_size=8192,
              tie_word_embeddings=False, initializer_range=0.05)
+#: Qwen2.5-Coder-0.5B's shape (24 layers, hidden 896, 14 heads, 2 kv heads, FFN 4864) with
+#: the same 8192-token vocabulary: 372M parameters, ~395 MB as Q8_0 (issue 14).
+QWEN_05B_SHAPE = dict(SHAPE, hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                      num_key_value_heads=2, max_position_embeddings=32768, initializer_range=0.02)
 TOKENIZER_MODULES = ("textwrap.py", "json/decoder.py", "json/encoder.py", "shlex.py", "dataclasses.py",
                      "argparse.py", "pathlib.py", "inspect.py")
 
@@ -23,9 +27,10 @@ def stdlib_file(name: str) -> Path:
     return Path(sysconfig.get_paths()["stdlib"]) / name
 
 
-def build_model(work: Path) -> Path:
-    """The Q8_0 GGUF in `work` (built on the first call, about a minute)."""
-    gguf = work / "lsp-bench-32m-q8_0.gguf"
+def build_model(work: Path, shape: dict = SHAPE, name: str = "lsp-bench-32m") -> Path:
+    """The Q8_0 GGUF of `shape` in `work` (built on the first call: about a minute at
+    32M parameters, several at 372M)."""
+    gguf = work / f"{name}-q8_0.gguf"
     if gguf.is_file():
         return gguf
     import torch
@@ -34,10 +39,10 @@ def build_model(work: Path) -> Path:
     from convert.model import convert_checkpoint
     from training.tokenizer import train_tokenizer
 
-    folder = work / "lsp-bench-32m"
-    train_tokenizer([stdlib_file(m).read_text() for m in TOKENIZER_MODULES], folder, vocab_size=SHAPE["vocab_size"])
+    folder = work / name
+    train_tokenizer([stdlib_file(m).read_text() for m in TOKENIZER_MODULES], folder, vocab_size=shape["vocab_size"])
     torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(**SHAPE, bos_token_id=None, eos_token_id=0))
+    model = LlamaForCausalLM(LlamaConfig(**shape, bos_token_id=None, eos_token_id=0))
     model.save_pretrained(folder)
-    convert_checkpoint(folder, gguf, "q8_0", name="lsp-bench-32m")
+    convert_checkpoint(folder, gguf, "q8_0", name=name)
     return gguf
