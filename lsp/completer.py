@@ -83,6 +83,8 @@ class Completer:
         self._newest: _Job | None = None
         self._in_flight: dict[tuple, _Job] = {}
         self._extra_memo: tuple[object, tuple] = (None, ())
+        #: The running speculative completion (`_speculate`), if any.
+        self._speculation: asyncio.Future | None = None
 
     # ---- the backend ---------------------------------------------------------------
 
@@ -124,6 +126,8 @@ class Completer:
 
     def close(self) -> None:
         self._newest = None
+        if self._speculation is not None:
+            self._speculation.cancel()
         self._worker.shutdown(wait=True, cancel_futures=True)
         if self.backend is not None:
             self.backend.close()
@@ -135,13 +139,7 @@ class Completer:
         """The completion at `cursor`: text to insert ("" for nothing to add), or None when
         the request went stale (superseded or cancelled) before it finished."""
         started = time.perf_counter()
-        settings = self.settings
-        text, offset = cursor.text, cursor.offset
-        line_start = text.rfind("\n", 0, offset) + 1
-        line_end = text.find("\n", offset)
-        line_suffix = text[offset:len(text) if line_end < 0 else line_end]
-        rules = postprocess.rules_for(text[line_start:offset], line_suffix, multiline=settings.multiline,
-                                      max_chars_after_cursor=settings.max_chars_after_cursor)
+        rules = self._rules(cursor)
         if rules is None:
             self._newest = None  # the user moved on: whatever runs is stale
             return self._done("none", started, "")
@@ -149,18 +147,14 @@ class Completer:
         await asyncio.shield(self._loading)
         if self.backend is None:
             return self._done("none", started, "")
-        budget = context.Budget(settings.prefix_tokens, settings.suffix_tokens, settings.extra_tokens)
-        window = context.window(text, offset, budget, self._count)
+        window, request = self._request(cursor, rules, sources)
         cached = self.cache.get(window.prefix, window.suffix)
         if cached is not None:
             self._newest = None
             return self._done("cache", started, cached)
-        key = (cursor.uri, cursor.version, offset, window.prefix, window.suffix)
+        key = (cursor.uri, cursor.version, cursor.offset, window.prefix, window.suffix)
         job = self._in_flight.get(key)
         if job is None:  # an identical request (completion and inline at once) shares the job
-            request = Request(window.prefix, window.suffix, self._extra(cursor, sources, budget.extra), cursor.path,
-                              StopRules(max_tokens=settings.max_tokens, time_budget_s=settings.time_budget_ms / 1000,
-                                        single_line=rules.single_line, stop_texts=rules.stop_texts))
             job = self._in_flight[key] = _Job()
 
             def should_cancel() -> bool:
@@ -178,10 +172,54 @@ class Completer:
             raise
         if result is None or result.stop_reason == "cancelled":
             return self._done("stale", started, None, result)
-        completion = postprocess.finish(result.text, prefix=window.prefix, suffix=window.suffix,
-                                        line_prefix=window.line_prefix, rules=rules)
+        completion = self._finish(result, window, rules)
         self.cache.put(window.prefix, window.suffix, completion)
+        if completion:
+            self._speculation = asyncio.ensure_future(self._speculate(cursor, completion, sources))
         return self._done("model", started, completion, result)
+
+    def _rules(self, cursor: Cursor) -> postprocess.Rules | None:
+        """The stop rules for the cursor's place in its line, or None for no completion there."""
+        text, offset = cursor.text, cursor.offset
+        line_start = text.rfind("\n", 0, offset) + 1
+        line_end = text.find("\n", offset)
+        line_suffix = text[offset:len(text) if line_end < 0 else line_end]
+        return postprocess.rules_for(text[line_start:offset], line_suffix, multiline=self.settings.multiline,
+                                     max_chars_after_cursor=self.settings.max_chars_after_cursor)
+
+    def _request(self, cursor: Cursor, rules: postprocess.Rules,
+                 sources: Sequence[context.Source]) -> tuple[context.Window, Request]:
+        """The prompt windows at `cursor` and the backend request for them."""
+        settings = self.settings
+        budget = context.Budget(settings.prefix_tokens, settings.suffix_tokens, settings.extra_tokens)
+        window = context.window(cursor.text, cursor.offset, budget, self._count)
+        request = Request(window.prefix, window.suffix, self._extra(cursor, sources, budget.extra), cursor.path,
+                          StopRules(max_tokens=settings.max_tokens, time_budget_s=settings.time_budget_ms / 1000,
+                                    single_line=rules.single_line, stop_texts=rules.stop_texts))
+        return window, request
+
+    def _finish(self, result: Result, window: context.Window, rules: postprocess.Rules) -> str:
+        """The completion to show for a model result."""
+        return postprocess.finish(result.text, prefix=window.prefix, suffix=window.suffix,
+                                  line_prefix=window.line_prefix, rules=rules)
+
+    async def _speculate(self, cursor: Cursor, completion: str, sources: Sequence[context.Source]) -> None:
+        """Speculative FIM (llama.vscode): while the user reads a shown completion, compute the
+        one that follows its acceptance and put it in the result cache, so that accepting and
+        going on costs nothing. It never delays a real request: it queues behind them on the
+        worker and any real request stops it (before it starts or between tokens)."""
+        accepted = dataclasses.replace(cursor, text=cursor.text[:cursor.offset] + completion
+                                       + cursor.text[cursor.offset:], offset=cursor.offset + len(completion))
+        rules, owner = self._rules(accepted), self._newest
+        if rules is None or self.backend is None:
+            return
+        window, request = self._request(accepted, rules, sources)
+        if self.cache.get(window.prefix, window.suffix) is not None:
+            return
+        result = await asyncio.get_running_loop().run_in_executor(
+            self._worker, self._infill, request, lambda: self._newest is not owner)
+        if result is not None and result.stop_reason not in ("cancelled", "error"):
+            self.cache.put(window.prefix, window.suffix, self._finish(result, window, rules))
 
     def _infill(self, request: Request, should_cancel: Callable[[], bool]) -> Result | None:
         """On the worker: None at once when the request is already stale."""

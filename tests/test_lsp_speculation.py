@@ -1,0 +1,45 @@
+"""Speculative next completion (lsp/completer.py `_speculate`) with the fake model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from lsp import completer as completer_module
+from lsp.completer import Completer
+from lsp.settings import Settings
+from tests.test_lsp_completer import FakeBackend, cursor, unchanged
+
+
+@pytest.fixture
+async def completer(monkeypatch):
+    backend = FakeBackend()
+    monkeypatch.setattr(completer_module, "load_backend", lambda settings: backend)
+    instance = Completer(Settings(max_tokens=8, time_budget_ms=5000), log=lambda message: None)
+    assert await instance.load() is None
+    yield instance
+    instance.close()
+
+
+async def test_accepting_a_completion_is_served_from_the_cache(completer: Completer):
+    shown = await completer.complete(cursor("a = "), unchanged)
+    assert shown == "x" * 8
+    await completer._speculation  # idle time: the completion after acceptance is computed
+    assert completer.backend.started == ["a = ", "a = " + shown]
+    after = await completer.complete(cursor("a = " + shown, version=2), lambda: 2)
+    assert after == "x" * 8
+    assert completer.history[-1].served_from == "cache"
+
+
+async def test_a_real_request_stops_the_speculation(completer: Completer):
+    completer.settings = Settings(max_tokens=200, time_budget_ms=5000)
+    await completer.complete(cursor("a = "), unchanged)
+    await asyncio.sleep(0.05)  # the speculation is generating
+    assert len(completer.backend.started) == 2
+    typed = await completer.complete(cursor("b = ", version=2), lambda: 2)
+    await completer._speculation
+    assert typed == "x" * 200
+    assert completer.history[-1].served_from == "model"
+    speculated = "a = " + "x" * 200
+    assert completer.cache.get(speculated, "") is None  # stopped between tokens: nothing cached
