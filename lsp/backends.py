@@ -7,12 +7,16 @@ the same clean-up as a laptop running the model itself.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import math
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from pathlib import Path
+from typing import Callable, Iterator, Protocol
 
 from assistant.engine import StopRules
 from assistant.errors import CoveError
@@ -56,6 +60,9 @@ class InfillBackend(Protocol):
 
     #: A line for logs and the status command: model name and where it runs.
     description: str
+    #: Tokens the prompt windows and the answer may take together (context.fit shrinks
+    #: the settings' budgets to it), or None when the backend fits prompts itself.
+    window_tokens: int | None
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -66,6 +73,9 @@ class InfillBackend(Protocol):
 
 class LocalBackend:
     """The model in this process: assistant.engine.Engine (llama-cpp-python)."""
+
+    #: The engine trims each prompt to its context with the model's own tokenizer.
+    window_tokens = None
 
     def __init__(self, engine: object) -> None:
         self.engine = engine
@@ -101,28 +111,72 @@ class LocalBackend:
 
 #: llama.cpp server `stop_type` -> the engine's stop reason names.
 _REMOTE_STOP = {"eos": "eog", "limit": "max_tokens", "word": "stop_text", "none": "time"}
-#: Bytes per token assumed for budgets when the tokenizer is on another machine (code
-#: averages 3-4 with BPE vocabularies; the low end keeps windows inside the budget).
+#: Bytes per token assumed for budgets until the server's tokenizer has been measured
+#: (code averages 3-4 with BPE vocabularies; the low end keeps windows inside the budget).
 BYTES_PER_TOKEN = 3
+#: Budgets count with this share of the bytes per token measured on the sample: files
+#: with more symbols or unusual names tokenize more densely than it.
+COUNT_SAFETY = 0.8
+#: Context tokens kept out of the windows: the BOS and FIM tokens, repository and file
+#: names that llama.cpp's /infill adds around them (a dozen with one extra chunk).
+PROMPT_OVERHEAD = 32
+#: How long loading waits for a server that is still loading its model (HTTP 503).
+STARTUP_WAIT_S = 30.0
 
 
 class RemoteBackend:
     """A llama.cpp server's `/infill` endpoint (`llama-server -m model.gguf`), streamed so a
-    cancelled request closes the connection and the server stops generating."""
+    cancelled request closes the connection and the server stops generating.
+
+    Token counts are estimates from UTF-8 bytes: asking the server per line would block
+    the event loop for a round trip per line. `load` measures the server's tokenizer on a
+    sample of code and reads its context size, so windows fit what the server accepts."""
 
     def __init__(self, url: str, api_key: str = "", timeout_s: float = 30.0) -> None:
-        self.url = url.rstrip("/") + "/infill"
+        self.base_url = url.rstrip("/")
         self.api_key = api_key
         self.timeout_s = timeout_s
+        self.bytes_per_token: float = BYTES_PER_TOKEN
+        self.window_tokens: int | None = None
         self.description = f"remote llama.cpp server {url}"
 
     @classmethod
     def load(cls, settings: Settings) -> RemoteBackend:
-        return cls(settings.remote_url, settings.api_key)
+        backend = cls(settings.remote_url, settings.api_key)
+        backend.size_from_server()
+        return backend
+
+    def size_from_server(self) -> None:
+        """Read the server's context per request (`/props`) and its tokenizer's bytes per
+        token on this module's own source (`/tokenize`), once: a prompt that does not fit
+        is refused by the server, and every keystroke would fail."""
+        n_ctx = self._props().get("default_generation_settings", {}).get("n_ctx")
+        if not isinstance(n_ctx, int):
+            raise CoveError(f"{self.base_url}/props reports no context size: check remoteUrl points at llama-server")
+        if n_ctx <= 2 * PROMPT_OVERHEAD:
+            raise CoveError(f"the llama.cpp server at {self.base_url} gives each request {n_ctx} tokens of "
+                            "context, too few for a prompt: start it with a larger -c")
+        sample = Path(__file__).read_text(encoding="utf-8")
+        tokens = self._call("/tokenize", {"content": sample}).get("tokens") or [0]
+        measured = len(sample.encode("utf-8")) / len(tokens)
+        self.bytes_per_token = COUNT_SAFETY * measured
+        self.window_tokens = n_ctx - PROMPT_OVERHEAD
+        self.description = f"remote llama.cpp server {self.base_url} (n_ctx {n_ctx}, {measured:.1f} bytes/token)"
+
+    def _props(self) -> dict:
+        """`/props`, once the server has loaded its model (it answers 503 until then)."""
+        deadline = time.monotonic() + STARTUP_WAIT_S
+        while True:
+            try:
+                return self._call("/props")
+            except _Loading:
+                if time.monotonic() > deadline:
+                    raise CoveError(f"the llama.cpp server at {self.base_url} was still loading its model "
+                                    f"after {STARTUP_WAIT_S:.0f} s") from None
+                time.sleep(0.5)
 
     def count_tokens(self, text: str) -> int:
-        """An estimate: asking the server per line would cost a round trip per line."""
-        return -(-len(text.encode("utf-8")) // BYTES_PER_TOKEN)
+        return math.ceil(len(text.encode("utf-8")) / self.bytes_per_token)
 
     def body(self, request: Request) -> dict:
         """The JSON request, in the fields llama.cpp's /infill documents."""
@@ -141,15 +195,11 @@ class RemoteBackend:
         }
 
     def infill(self, request: Request, should_cancel: ShouldCancel) -> Result:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
         prefix, indentation = split_indentation(request.prefix)  # as the local engine asks (assistant/healing.py)
         body = self.body(dataclasses.replace(request, prefix=prefix))
-        http_request = urllib.request.Request(self.url, json.dumps(body).encode(), headers)
         text, reason, final = "", "max_tokens", {}
-        try:
-            with urllib.request.urlopen(http_request, timeout=self.timeout_s) as response:
+        with self._errors("/infill"):
+            with urllib.request.urlopen(self._request("/infill", body), timeout=self.timeout_s) as response:
                 for raw in response:
                     if should_cancel():
                         reason = "cancelled"
@@ -158,19 +208,14 @@ class RemoteBackend:
                     if not line.startswith("data:"):
                         continue
                     event = json.loads(line[5:])
+                    if "error" in event:  # a failure after the stream began
+                        raise CoveError(f"the llama.cpp server at {self.base_url} failed during /infill: "
+                                        f"{_error_message(event)}")
                     text += event.get("content", "")
                     if event.get("stop"):
                         final = event
                         reason = _REMOTE_STOP.get(event.get("stop_type", ""), "max_tokens")
                         break
-        except urllib.error.HTTPError as error:
-            hint = "check apiKey" if error.code in (401, 403) else "check the server's log"
-            raise CoveError(f"the llama.cpp server at {self.url} answered HTTP {error.code}: {hint}") from None
-        except (urllib.error.URLError, OSError) as error:
-            reason_text = getattr(error, "reason", error)
-            raise CoveError(f"cannot reach the llama.cpp server at {self.url} ({reason_text}): check remoteUrl") from None
-        except json.JSONDecodeError:
-            raise CoveError(f"{self.url} did not answer like a llama.cpp server: check remoteUrl") from None
         timings = final.get("timings", {})
         prompt = int(timings.get("prompt_n", 0)) + int(timings.get("cache_n", 0))
         return Result(strip_indentation(text, indentation), reason, prompt, int(timings.get("cache_n", 0)),
@@ -178,6 +223,56 @@ class RemoteBackend:
 
     def close(self) -> None:
         """Nothing to release: each request is its own connection."""
+
+    def _request(self, path: str, body: dict | None = None) -> urllib.request.Request:
+        """GET `path`, or POST `body` as JSON to it, with the API key when there is one."""
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        data = None if body is None else json.dumps(body).encode()
+        return urllib.request.Request(self.base_url + path, data, headers)
+
+    def _call(self, path: str, body: dict | None = None) -> dict:
+        """The server's JSON answer to one short request."""
+        with self._errors(path):
+            with urllib.request.urlopen(self._request(path, body), timeout=self.timeout_s) as response:
+                return json.loads(response.read())
+
+    @contextlib.contextmanager
+    def _errors(self, path: str) -> Iterator[None]:
+        """Failures talking to the server as one-line CoveErrors that say what to check
+        (HTTP 503 while it loads its model as `_Loading`)."""
+        try:
+            yield
+        except urllib.error.HTTPError as error:
+            if error.code == 503:
+                raise _Loading(f"the llama.cpp server at {self.base_url} is still loading its model") from None
+            detail = _error_message(_json_or_empty(error.read()))
+            hint = "check apiKey" if error.code in (401, 403) else (detail or "check the server's log")
+            raise CoveError(f"the llama.cpp server at {self.base_url} answered HTTP {error.code} to {path}: {hint}") from None
+        except (urllib.error.URLError, OSError) as error:
+            reason_text = getattr(error, "reason", error)
+            raise CoveError(f"cannot reach the llama.cpp server at {self.base_url} ({reason_text}): check remoteUrl") from None
+        except json.JSONDecodeError:
+            raise CoveError(f"{self.base_url}{path} did not answer like a llama.cpp server: check remoteUrl") from None
+
+
+class _Loading(CoveError):
+    """The server answered 503: it is up but still loading its model."""
+
+
+def _json_or_empty(raw: bytes) -> dict:
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
+def _error_message(answer: dict) -> str:
+    """The message of llama-server's `{"error": {"message": ...}}` answers ("" when absent)."""
+    error = answer.get("error")
+    return str(error.get("message", "")) if isinstance(error, dict) else str(error or "")
 
 
 #: Settings.backend -> how to build it.

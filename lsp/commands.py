@@ -22,15 +22,16 @@ STATUS = "cove.status"
 
 
 def status(completer: Completer, documents: Mapping[str, TextDocument]) -> dict:
-    """The backend, the settings in force (less the API key), the documents as the server
-    sees them (version and SHA-256: compare with the editor's when completions look off)
-    and the recent requests."""
+    """The backend, whether its completions are failing and its last error, the settings in
+    force (less the API key), the documents as the server sees them (version and SHA-256:
+    compare with the editor's when completions look off) and the recent requests."""
     backend = completer.backend
     records = list(completer.history)
     served = [r.latency_ms for r in records if r.served_from in ("model", "cache")]
     return {
         "backend": backend.description if backend else None,
         "loadError": completer.load_error,
+        "backendHealth": completer.health.as_json(),
         "settings": {k: v for k, v in dataclasses.asdict(completer.settings).items() if k != "api_key"},
         "documents": {uri: {"version": d.version, "sha256": hashlib.sha256(d.source.encode("utf-8", "surrogatepass")).hexdigest()}
                       for uri, d in documents.items()},

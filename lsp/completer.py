@@ -25,6 +25,7 @@ from assistant.errors import CoveError
 from lsp import context, postprocess
 from lsp.backends import InfillBackend, Request, Result, load_backend
 from lsp.cache import ResultCache
+from lsp.health import Health
 from lsp.settings import Settings
 
 #: Settings that need the backend loaded again when they change.
@@ -68,9 +69,12 @@ class _Job:
 class Completer:
     """Runs completions for the server; holds the backend, the cache and the worker."""
 
-    def __init__(self, settings: Settings, log: Callable[[str], None]) -> None:
+    def __init__(self, settings: Settings, log: Callable[[str], None],
+                 report: Callable[[str], None] = lambda message: None) -> None:
         self.settings = settings
         self.log = log
+        #: Failing infills; the first of each episode goes to `report` (the server shows it).
+        self.health = Health(report)
         self.cache = ResultCache(settings.cache_size)
         self.backend: InfillBackend | None = None
         self.load_error: str | None = None
@@ -110,6 +114,7 @@ class Completer:
             self.load_error = f"could not start the completion backend: {type(error).__name__}: {error}"
             return self.load_error
         self.backend, self.load_error = backend, None
+        self.health.recovered()
         self._count = functools.lru_cache(maxsize=COUNT_CACHE)(backend.count_tokens)
         self.log(f"cove: completions from {backend.description}")
         return None
@@ -145,9 +150,10 @@ class Completer:
             return self._done("none", started, "")
         await self._load_requested.wait()
         await asyncio.shield(self._loading)
-        if self.backend is None:
+        backend = self.backend
+        if backend is None:
             return self._done("none", started, "")
-        window, request = self._request(cursor, rules, sources)
+        window, request = self._request(cursor, rules, sources, backend)
         cached = self.cache.get(window.prefix, window.suffix)
         if cached is not None:
             self._newest = None
@@ -187,14 +193,16 @@ class Completer:
         return postprocess.rules_for(text[line_start:offset], line_suffix, multiline=self.settings.multiline,
                                      max_chars_after_cursor=self.settings.max_chars_after_cursor)
 
-    def _request(self, cursor: Cursor, rules: postprocess.Rules,
-                 sources: Sequence[context.Source]) -> tuple[context.Window, Request]:
+    def _request(self, cursor: Cursor, rules: postprocess.Rules, sources: Sequence[context.Source],
+                 backend: InfillBackend) -> tuple[context.Window, Request]:
         """The prompt windows at `cursor` and the backend request for them."""
         settings = self.settings
-        budget = context.Budget(settings.prefix_tokens, settings.suffix_tokens, settings.extra_tokens)
+        budget, max_tokens = context.fit(context.Budget(settings.prefix_tokens, settings.suffix_tokens,
+                                                        settings.extra_tokens),
+                                         settings.max_tokens, backend.window_tokens)
         window = context.window(cursor.text, cursor.offset, budget, self._count)
         request = Request(window.prefix, window.suffix, self._extra(cursor, sources, budget.extra), cursor.path,
-                          StopRules(max_tokens=settings.max_tokens, time_budget_s=settings.time_budget_ms / 1000,
+                          StopRules(max_tokens=max_tokens, time_budget_s=settings.time_budget_ms / 1000,
                                     single_line=rules.single_line, stop_texts=rules.stop_texts))
         return window, request
 
@@ -210,10 +218,10 @@ class Completer:
         worker and any real request stops it (before it starts or between tokens)."""
         accepted = dataclasses.replace(cursor, text=cursor.text[:cursor.offset] + completion
                                        + cursor.text[cursor.offset:], offset=cursor.offset + len(completion))
-        rules, owner = self._rules(accepted), self._newest
-        if rules is None or self.backend is None:
+        rules, backend, owner = self._rules(accepted), self.backend, self._newest
+        if rules is None or backend is None:
             return
-        window, request = self._request(accepted, rules, sources)
+        window, request = self._request(accepted, rules, sources, backend)
         if self.cache.get(window.prefix, window.suffix) is not None:
             return
         result = await asyncio.get_running_loop().run_in_executor(
@@ -227,10 +235,13 @@ class Completer:
         if backend is None or should_cancel():
             return None
         try:
-            return backend.infill(request, should_cancel)
+            result = backend.infill(request, should_cancel)
         except CoveError as error:
             self.log(f"cove: {error}")
+            self.health.failed(str(error))
             return Result("", "error", 0, 0, 0, 0.0)
+        self.health.recovered()
+        return result
 
     def _extra(self, cursor: Cursor, sources: Sequence[context.Source], budget: int) -> tuple:
         """Chunks of other files, recomputed only when the lines above the cursor or the

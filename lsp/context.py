@@ -40,6 +40,22 @@ class Budget:
     extra: int
 
 
+def fit(budget: Budget, max_tokens: int, room: int | None) -> tuple[Budget, int]:
+    """`budget` and `max_tokens` shrunk so windows and answer take at most `room` tokens
+    (a backend's context less its prompt's own tokens; None: no limit). The answer keeps
+    at most a quarter of the room; the windows share the rest in their set proportions,
+    so a small context gets smaller windows rather than refused requests."""
+    if room is None:
+        return budget, max_tokens
+    max_tokens = max(1, min(max_tokens, room // 4))
+    windows = room - max_tokens
+    total = budget.prefix + budget.suffix + budget.extra
+    if total <= windows:
+        return budget, max_tokens
+    scale = windows / total
+    return Budget(int(budget.prefix * scale), int(budget.suffix * scale), int(budget.extra * scale)), max_tokens
+
+
 @dataclass(frozen=True)
 class Source:
     """Another document the prompt may borrow from (open, or recently edited)."""

@@ -15,7 +15,7 @@ import threading
 from urllib.parse import unquote
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -68,22 +68,35 @@ class CoveServer(LanguageServer):
     def __init__(self, settings: Settings) -> None:
         super().__init__("cove", __version__, text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
                          protocol_cls=CoveProtocol)
-        self.completer = Completer(settings, self.log)
+        self.completer = Completer(settings, self.log, self.show_backend_failure)
         self.recent: OrderedDict[str, TextDocument] = OrderedDict()
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # ---- messages to the user --------------------------------------------------------
 
     def log(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
-        """`window/logMessage`, from any thread (writes happen on the event loop only)."""
-        params = types.LogMessageParams(type=kind, message=message)
-        if self.loop is not None and threading.current_thread() is not threading.main_thread():
-            self.loop.call_soon_threadsafe(self.window_log_message, params)
-        else:
-            self.window_log_message(params)
+        """`window/logMessage`, from any thread."""
+        self._on_loop(self.window_log_message, types.LogMessageParams(type=kind, message=message))
 
     def show_error(self, message: str) -> None:
-        self.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=f"cove: {message}"))
+        self.show(message, types.MessageType.Error)
+
+    def show_backend_failure(self, message: str) -> None:
+        """The first failed completion of an episode (lsp/health.py): otherwise an editor
+        just shows nothing, keystroke after keystroke."""
+        self.show(f"completions are failing: {message} (shown once; {commands.STATUS} has the last error)",
+                  types.MessageType.Warning)
+
+    def show(self, message: str, kind: types.MessageType) -> None:
+        """`window/showMessage`, from any thread."""
+        self._on_loop(self.window_show_message, types.ShowMessageParams(type=kind, message=f"cove: {message}"))
+
+    def _on_loop(self, send: Callable[[Any], None], params: Any) -> None:
+        """`send(params)` on the event loop: the completer's worker thread must not write to the client."""
+        if self.loop is not None and threading.current_thread() is not threading.main_thread():
+            self.loop.call_soon_threadsafe(send, params)
+        else:
+            send(params)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
         """Protocol errors (malformed messages, unknown methods) go to the log, not to pop-ups."""

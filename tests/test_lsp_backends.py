@@ -1,6 +1,8 @@
 """The remote backend against a stand-in for llama.cpp's server: the /infill request it
-sends, the stream it reads, authentication, errors and cancellation. (The local backend
-is exercised end to end in test_lsp_server.py.)"""
+sends, the stream it reads, authentication, errors and cancellation, windows sized from
+its /props, and a failing server shown to the editor once per episode. (The local backend
+is exercised end to end in test_lsp_server.py; a real llama-server in
+test_lsp_llama_server.py.)"""
 
 from __future__ import annotations
 
@@ -18,7 +20,10 @@ from pytest_lsp import ClientServerConfig
 from assistant.engine import StopRules
 from assistant.errors import CoveError
 from assistant.fim import ContextChunk
-from lsp.backends import RemoteBackend, Request
+from lsp import backends
+from lsp.backends import PROMPT_OVERHEAD, RemoteBackend, Request
+from lsp.health import Health
+from lsp.settings import Settings
 
 REQUEST = Request("def f():\n    return ", "\n", (ContextChunk("util.py", "def g(): pass\n"),), "src/x.py",
                   StopRules(max_tokens=16, time_budget_s=0.5, single_line=True, stop_texts=()))
@@ -26,11 +31,18 @@ REQUEST = Request("def f():\n    return ", "\n", (ContextChunk("util.py", "def g
 
 class FakeLlamaServer(ThreadingHTTPServer):
     """Answers POST /infill the way llama-server streams: `data: {json}` events, the last
-    with `stop: true`, `stop_type` and `timings`."""
+    with `stop: true`, `stop_type` and `timings`; GET /props with its context size; POST
+    /tokenize with one token per `BYTES_PER_TOKEN` bytes. `error` (while set) makes /infill
+    fail as llama-server does, with HTTP 400 and a JSON message; `loading` answers 503 to
+    that many requests first."""
 
-    def __init__(self, pieces: list[str], api_key: str = "", delay_s: float = 0.0) -> None:
+    BYTES_PER_TOKEN = 4
+
+    def __init__(self, pieces: list[str | dict], api_key: str = "", delay_s: float = 0.0, n_ctx: int = 512) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.pieces, self.api_key, self.delay_s = pieces, api_key, delay_s
+        self.pieces, self.api_key, self.delay_s, self.n_ctx = pieces, api_key, delay_s, n_ctx
+        self.error = ""
+        self.loading = 0
         self.requests: list[tuple[dict, dict]] = []
         self.sent = 0
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -43,19 +55,31 @@ class FakeLlamaServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: FakeLlamaServer
 
+    def do_GET(self) -> None:
+        if self._refused():
+            return
+        if self.path != "/props":
+            return self.send_error(404)
+        self._json(200, {"default_generation_settings": {"n_ctx": self.server.n_ctx}, "total_slots": 1})
+
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self._refused():
+            return
+        if self.path == "/tokenize":
+            size = len(body["content"].encode()) // self.server.BYTES_PER_TOKEN
+            return self._json(200, {"tokens": list(range(size))})
         self.server.requests.append((body, dict(self.headers)))
         if self.path != "/infill":
             return self.send_error(404)
-        if self.server.api_key and self.headers.get("Authorization") != f"Bearer {self.server.api_key}":
-            return self.send_error(401)
+        if self.server.error:
+            return self._json(400, {"error": {"code": 400, "message": self.server.error, "type": "exceed_context_size_error"}})
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
         try:
-            for piece in self.server.pieces:
-                self._event({"content": piece, "stop": False})
+            for piece in self.server.pieces:  # a dict is sent as it is (an error event)
+                self._event(piece if isinstance(piece, dict) else {"content": piece, "stop": False})
                 self.server.sent += 1
                 time.sleep(self.server.delay_s)
             self._event({"content": "", "stop": True, "stop_type": "limit",
@@ -63,6 +87,25 @@ class _Handler(BaseHTTPRequestHandler):
                                      "prompt_ms": 7.5}})
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client hung up: it cancelled
+
+    def _refused(self) -> bool:
+        """Answered already: a wrong API key, or a model still loading."""
+        if self.server.api_key and self.headers.get("Authorization") != f"Bearer {self.server.api_key}":
+            self.send_error(401)
+            return True
+        if self.server.loading > 0:
+            self.server.loading -= 1
+            self._json(503, {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}})
+            return True
+        return False
+
+    def _json(self, status: int, answer: dict) -> None:
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _event(self, data: dict) -> None:
         self.wfile.write(f"data: {json.dumps(data)}\n\n".encode())
@@ -154,3 +197,117 @@ async def test_the_server_completes_through_the_remote_backend_with_the_same_cle
         await client.stop()
         llama.shutdown()
 
+
+
+# ---- sizing from the server, its errors, and failures shown once ---------------------
+
+CONTEXT_ERROR = "request (665 tokens) exceeds the available context size (512 tokens), try increasing it"
+
+
+def remote_settings(url: str) -> Settings:
+    return Settings(backend="remote", remote_url=url)
+
+
+def test_loading_reads_the_context_size_and_measures_the_tokenizer(llama_server: FakeLlamaServer):
+    backend = RemoteBackend.load(remote_settings(llama_server.url))
+    assert backend.window_tokens == 512 - PROMPT_OVERHEAD
+    assert backend.bytes_per_token == pytest.approx(backends.COUNT_SAFETY * FakeLlamaServer.BYTES_PER_TOKEN, rel=0.01)
+    assert backend.count_tokens("x" * 320) == 100
+    assert "n_ctx 512" in backend.description
+
+
+def test_loading_waits_for_a_server_that_is_still_loading_its_model(llama_server: FakeLlamaServer):
+    llama_server.loading = 2
+    assert RemoteBackend.load(remote_settings(llama_server.url)).window_tokens == 512 - PROMPT_OVERHEAD
+
+
+def test_loading_from_an_unreachable_server_is_a_one_line_error():
+    with pytest.raises(CoveError, match="cannot reach.*remoteUrl"):
+        RemoteBackend.load(remote_settings("http://127.0.0.1:9"))
+
+
+def test_the_servers_own_error_message_is_passed_on(llama_server: FakeLlamaServer):
+    llama_server.error = CONTEXT_ERROR
+    with pytest.raises(CoveError, match=r"HTTP 400 to /infill: request \(665 tokens\) exceeds"):
+        RemoteBackend(llama_server.url).infill(REQUEST, lambda: False)
+
+
+def test_an_error_event_in_the_stream_is_an_error_not_an_empty_answer():
+    server = FakeLlamaServer(["a", {"error": {"code": 500, "message": "context full"}}])
+    try:
+        with pytest.raises(CoveError, match="failed during /infill: context full"):
+            RemoteBackend(server.url).infill(REQUEST, lambda: False)
+    finally:
+        server.shutdown()
+
+
+def test_failures_are_reported_once_per_episode():
+    reported: list[str] = []
+    health = Health(reported.append)
+    health.failed("down")
+    health.failed("still down")
+    assert reported == ["down"] and health.as_json()["lastError"] == "still down"
+    health.recovered()
+    assert not health.failing and health.last_error == "still down"
+    health.failed("down again")
+    assert reported == ["down", "down again"]
+
+
+async def inline_at_end(client, uri: str, text: str):
+    line = text.count("\n")
+    return await client.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri), position=types.Position(line, len(text.split("\n")[-1])),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
+
+
+async def test_windows_fit_the_servers_context_and_a_failing_server_is_shown_once():
+    """A 256-token server: every /infill fits it. The server then fails on every keystroke:
+    one warning, the error in cove.status; it recovers and fails again: one more warning."""
+    llama = FakeLlamaServer(["1"], n_ctx=256)
+    client = await ClientServerConfig(server_command=[sys.executable, "-m", "assistant", "lsp"]).start()
+    try:
+        await client.initialize_session(types.InitializeParams(
+            capabilities=types.ClientCapabilities(),
+            initialization_options={"backend": "remote", "remoteUrl": llama.url}))
+        uri = Path("/project/big.py").as_uri()
+        text = "".join(f"value_{n} = compute(value_{n - 1}, {n})\n" for n in range(1, 300)) + "total = "
+        client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "python", 1, text)))
+
+        async def keystroke(typed: str) -> list[str]:
+            nonlocal text
+            end = types.Position(text.count("\n"), len(text.split("\n")[-1]))
+            text += typed
+            version = len(text)
+            client.text_document_did_change(types.DidChangeTextDocumentParams(
+                types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                [types.TextDocumentContentChangePartial(types.Range(end, end), typed)]))
+            return [item.insert_text for item in (await inline_at_end(client, uri, text)).items]
+
+        assert await keystroke("v") == ["1"]
+        body, _ = llama.requests[-1]
+        prompt_bytes = sum(len(body[k].encode()) for k in ("input_prefix", "input_suffix"))
+        assert prompt_bytes / FakeLlamaServer.BYTES_PER_TOKEN + body["n_predict"] <= 256 - PROMPT_OVERHEAD
+
+        def warnings() -> list[str]:
+            return [m.message for m in client.messages if m.type == types.MessageType.Warning]
+
+        async def health() -> dict:
+            status = await client.workspace_execute_command_async(types.ExecuteCommandParams(command="cove.status"))
+            return status["backendHealth"]
+
+        llama.error = CONTEXT_ERROR
+        for typed in "alue_":
+            assert await keystroke(typed) == []
+        assert len(warnings()) == 1 and CONTEXT_ERROR in warnings()[0]
+        assert (await health())["failing"] and CONTEXT_ERROR in (await health())["lastError"]
+
+        llama.error = ""
+        assert await keystroke("2") == ["1"]
+        assert not (await health())["failing"] and CONTEXT_ERROR in (await health())["lastError"]
+        llama.error = "the server broke again"
+        assert await keystroke("9") == [] and await keystroke("9") == []
+        assert len(warnings()) == 2 and "broke again" in warnings()[1]
+        await client.shutdown_session()
+    finally:
+        await client.stop()
+        llama.shutdown()

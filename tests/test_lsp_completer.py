@@ -19,6 +19,7 @@ class FakeBackend:
     """Writes "x" every few milliseconds until told to stop; remembers every request."""
 
     description = "fake"
+    window_tokens = None
 
     def __init__(self) -> None:
         self.started: list[str] = []

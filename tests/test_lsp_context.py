@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from lsp.context import (
-    ANCHOR_LINES, Budget, Source, chunks_of, normalize_newlines, similar_chunks, similarity, similarity_query, window,
+    ANCHOR_LINES, Budget, Source, chunks_of, fit, normalize_newlines, similar_chunks, similarity, similarity_query,
+    window,
 )
 
 
@@ -96,3 +97,18 @@ def test_similar_chunks_keep_source_order_not_score_order():
 def test_the_similarity_query_is_the_lines_above_the_cursor_line():
     text = "import db\nconn = connect(url)\nrender(wid"
     assert similarity_query(text, len(text)) == "import db\nconn = connect(url)\n"
+
+
+def test_fit_leaves_budgets_that_fit_and_those_of_backends_without_a_limit():
+    budget = Budget(768, 128, 384)
+    assert fit(budget, 48, None) == (budget, 48)
+    assert fit(budget, 48, 2048) == (budget, 48)
+
+
+def test_fit_shrinks_windows_in_proportion_so_windows_and_answer_fit_the_room():
+    assert fit(Budget(768, 128, 384), 48, 480) == (Budget(259, 43, 129), 48)  # 259 + 43 + 129 + 48 <= 480
+
+
+def test_fit_caps_the_answer_at_a_quarter_of_a_tiny_room():
+    shrunk, answer = fit(Budget(768, 128, 0), 200, 100)
+    assert answer == 25 and shrunk.prefix + shrunk.suffix + answer <= 100
