@@ -67,6 +67,9 @@ class Checkpoint:
     @classmethod
     def open(cls, folder: Path, single: str = SINGLE, index: str = INDEX) -> "Checkpoint":
         """The checkpoint in `folder`: `single` or the shards listed by `index`."""
+        if folder.suffix == ".gguf" and folder.is_file():
+            raise CoveError(f"{folder} is already a GGUF file: `cove quantize` changes its type; "
+                            "`cove convert` takes a transformers checkpoint folder")
         if not folder.is_dir():
             raise CoveError(f"{folder} is not a folder: give the directory written by save_pretrained")
         if (folder / index).is_file():

@@ -53,6 +53,11 @@ class Result:
     #: From the request to the first generated token: the prompt evaluation that the KV
     #: cache saves.
     prompt_ms: float
+    #: Mean log-probability of the generated tokens (assistant/confidence.py); None when
+    #: unknown (a remote server, or nothing generated): such results are never gated.
+    mean_logprob: float | None = None
+    #: The infill mode the prompt was laid out in.
+    mode: str = ""
 
 
 class InfillBackend(Protocol):
@@ -79,8 +84,7 @@ class LocalBackend:
 
     def __init__(self, engine: object) -> None:
         self.engine = engine
-        fim = engine.fim.name if engine.fim else "no infill format"
-        self.description = f"{engine.model_name} ({engine.model_path.name}, {fim}, n_ctx {engine.n_ctx})"
+        self.description = f"{engine.model_name} ({engine.model_path.name}, {engine.fim.name}, n_ctx {engine.n_ctx})"
 
     @classmethod
     def load(cls, settings: Settings) -> LocalBackend:
@@ -103,7 +107,7 @@ class LocalBackend:
         text = generation.result()
         stats = generation.stats
         return Result(text, stats.stop_reason, stats.prompt_tokens, stats.cached_tokens,
-                      stats.generated_tokens, stats.prompt_ms)
+                      stats.generated_tokens, stats.prompt_ms, stats.mean_logprob, stats.format)
 
     def close(self) -> None:
         self.engine.close()

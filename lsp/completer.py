@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import math
 import threading
 import time
 from collections import deque
@@ -30,6 +31,8 @@ from lsp.settings import Settings
 
 #: Settings that need the backend loaded again when they change.
 BACKEND_SETTINGS = ("model", "n_ctx", "fim_format", "backend", "remote_url", "api_key")
+#: Steps a warm-up evaluates the prefix in: a real request waits for one step at most.
+WARM_STAGES = 4
 #: Token counts remembered per line of text (lines repeat from keystroke to keystroke).
 COUNT_CACHE = 16384
 
@@ -49,13 +52,15 @@ class Cursor:
 class Record:
     """What one request cost, for `cove.status` and the benchmarks."""
 
-    served_from: str  #: "cache", "model", "stale" or "none"
+    served_from: str  #: "cache", "model", "gated" (the model was unsure), "stale" or "none"
     latency_ms: float
     prompt_tokens: int = 0
     cached_tokens: int = 0
     generated_tokens: int = 0
     prompt_ms: float = 0.0
     stop_reason: str = ""
+    mean_logprob: float | None = None
+    mode: str = ""
 
 
 class _Job:
@@ -70,9 +75,13 @@ class Completer:
     """Runs completions for the server; holds the backend, the cache and the worker."""
 
     def __init__(self, settings: Settings, log: Callable[[str], None],
-                 report: Callable[[str], None] = lambda message: None) -> None:
+                 report: Callable[[str], None] = lambda message: None,
+                 load: Callable[[Settings], InfillBackend] | None = None) -> None:
         self.settings = settings
         self.log = log
+        #: Builds the backend from the settings (`cove complete` hands in its own engine);
+        #: None: the configured backend (load_backend).
+        self._load_backend = load
         #: Failing infills; the first of each episode goes to `report` (the server shows it).
         self.health = Health(report)
         self.cache = ResultCache(settings.cache_size)
@@ -87,8 +96,9 @@ class Completer:
         self._newest: _Job | None = None
         self._in_flight: dict[tuple, _Job] = {}
         self._extra_memo: tuple[object, tuple] = (None, ())
-        #: The running speculative completion (`_speculate`), if any.
+        #: The running speculative completion (`_speculate`) and warm-up (`warm`), if any.
         self._speculation: asyncio.Future | None = None
+        self._warming: asyncio.Future | None = None
 
     # ---- the backend ---------------------------------------------------------------
 
@@ -106,7 +116,7 @@ class Completer:
         if old is not None:
             old.close()
         try:
-            backend = load_backend(self.settings)
+            backend = (self._load_backend or load_backend)(self.settings)
         except CoveError as error:
             self.load_error = str(error)
             return self.load_error
@@ -131,8 +141,9 @@ class Completer:
 
     def close(self) -> None:
         self._newest = None
-        if self._speculation is not None:
-            self._speculation.cancel()
+        for background in (self._speculation, self._warming):
+            if background is not None:
+                background.cancel()
         self._worker.shutdown(wait=True, cancel_futures=True)
         if self.backend is not None:
             self.backend.close()
@@ -144,6 +155,7 @@ class Completer:
         """The completion at `cursor`: text to insert ("" for nothing to add), or None when
         the request went stale (superseded or cancelled) before it finished."""
         started = time.perf_counter()
+        settings = self.settings
         rules = self._rules(cursor)
         if rules is None:
             self._newest = None  # the user moved on: whatever runs is stale
@@ -178,11 +190,11 @@ class Completer:
             raise
         if result is None or result.stop_reason == "cancelled":
             return self._done("stale", started, None, result)
-        completion = self._finish(result, window, rules)
+        completion, served_from = self._finish(result, window, rules)
         self.cache.put(window.prefix, window.suffix, completion)
         if completion:
             self._speculation = asyncio.ensure_future(self._speculate(cursor, completion, sources))
-        return self._done("model", started, completion, result)
+        return self._done(served_from, started, completion, result)
 
     def _rules(self, cursor: Cursor) -> postprocess.Rules | None:
         """The stop rules for the cursor's place in its line, or None for no completion there."""
@@ -206,10 +218,42 @@ class Completer:
                                     single_line=rules.single_line, stop_texts=rules.stop_texts))
         return window, request
 
-    def _finish(self, result: Result, window: context.Window, rules: postprocess.Rules) -> str:
-        """The completion to show for a model result."""
-        return postprocess.finish(result.text, prefix=window.prefix, suffix=window.suffix,
-                                  line_prefix=window.line_prefix, rules=rules)
+    def _finish(self, result: Result, window: context.Window, rules: postprocess.Rules) -> tuple[str, str]:
+        """The completion to show for a model result, and where it is served from."""
+        completion = postprocess.finish(result.text, prefix=window.prefix, suffix=window.suffix,
+                                        line_prefix=window.line_prefix, rules=rules)
+        if completion and _unsure(result, self.settings.min_confidence):
+            return "", "gated"
+        return completion, "model"
+
+    def warm(self, cursor: Cursor, sources: Sequence[context.Source] = ()) -> asyncio.Future:
+        """Warm-up: evaluate, in idle time, the prompt a completion at `cursor` would need
+        (one token is sampled, nothing shown or cached), so that the first completion there
+        finds it in the KV cache. The prefix goes in `WARM_STAGES` steps, each reusing the
+        last (assistant/kv_reuse.py), and any real request stops it between steps."""
+        if self._warming is not None:
+            self._warming.cancel()
+        self._warming = asyncio.ensure_future(self._warm(cursor, sources))
+        return self._warming
+
+    async def _warm(self, cursor: Cursor, sources: Sequence[context.Source]) -> None:
+        await self._load_requested.wait()
+        await asyncio.shield(self._loading)
+        rules, backend, owner = self._rules(cursor), self.backend, self._newest
+        if rules is None or backend is None:
+            return
+        window, request = self._request(cursor, rules, sources, backend)
+        if self.cache.get(window.prefix, window.suffix) is not None:
+            return
+        one_token = dataclasses.replace(request.stop, max_tokens=1)
+        for stage in range(1, WARM_STAGES + 1):
+            cut = window.prefix.rfind("\n", 0, len(window.prefix) * stage // WARM_STAGES) + 1
+            step = dataclasses.replace(request, prefix=window.prefix[:cut] if stage < WARM_STAGES else window.prefix,
+                                       stop=one_token)
+            result = await asyncio.get_running_loop().run_in_executor(
+                self._worker, self._infill, step, lambda: self._newest is not owner)
+            if result is None or result.stop_reason in ("cancelled", "error"):
+                return
 
     async def _speculate(self, cursor: Cursor, completion: str, sources: Sequence[context.Source]) -> None:
         """Speculative FIM (llama.vscode): while the user reads a shown completion, compute the
@@ -227,7 +271,7 @@ class Completer:
         result = await asyncio.get_running_loop().run_in_executor(
             self._worker, self._infill, request, lambda: self._newest is not owner)
         if result is not None and result.stop_reason not in ("cancelled", "error"):
-            self.cache.put(window.prefix, window.suffix, self._finish(result, window, rules))
+            self.cache.put(window.prefix, window.suffix, self._finish(result, window, rules)[0])
 
     def _infill(self, request: Request, should_cancel: Callable[[], bool]) -> Result | None:
         """On the worker: None at once when the request is already stale."""
@@ -259,6 +303,13 @@ class Completer:
         if result is not None:
             record = dataclasses.replace(record, prompt_tokens=result.prompt_tokens, cached_tokens=result.cached_tokens,
                                          generated_tokens=result.generated_tokens, prompt_ms=result.prompt_ms,
-                                         stop_reason=result.stop_reason)
+                                         stop_reason=result.stop_reason, mean_logprob=result.mean_logprob,
+                                         mode=result.mode)
         self.history.append(record)
         return completion
+
+
+def _unsure(result: Result, min_confidence: float) -> bool:
+    """Whether the model was less sure of its tokens than the gate allows (geometric-mean
+    token probability below `min_confidence`); a result without figures is not gated."""
+    return result.mean_logprob is not None and math.exp(result.mean_logprob) < min_confidence

@@ -1,4 +1,5 @@
--- A real Neovim (0.7+, headless) attaches `cove lsp` to a buffer and asks for completions.
+-- A real Neovim (0.7+, headless) attaches `cove lsp` to a buffer, asks for completions and
+-- accepts one as an editor does (inserts it, then runs the item's command).
 -- Driven by tests/test_lsp_neovim.py, which passes the interpreter, repository, model and
 -- a scratch folder through the environment and reads what this writes to stdout.
 local folder = os.getenv("COVE_TEST_FOLDER")
@@ -8,7 +9,8 @@ local client_id = vim.lsp.start_client({
   cmd_cwd = os.getenv("COVE_TEST_REPO"),
   cmd_env = { COVE_CONFIG = "/dev/null" },
   root_dir = folder,
-  init_options = { model = os.getenv("COVE_TEST_MODEL") },
+  init_options = { model = os.getenv("COVE_TEST_MODEL"), minConfidence = 0,
+                   acceptanceFile = folder .. "/acceptance.sqlite3" },
 })
 vim.cmd("edit " .. folder .. "/example.py")
 local lines = {}
@@ -28,8 +30,13 @@ for line = 0, 7 do
   if #items > 0 then
     params.context = { triggerKind = 1 }
     local inline = vim.lsp.buf_request_sync(0, "textDocument/inlineCompletion", params, 30000)
-    io.stdout:write(vim.fn.json_encode({ line = line, edit = items[1].textEdit,
-                                         inline = inline[client_id].result.items[1] }), "\n")
+    local item = inline[client_id].result.items[1]
+    io.stdout:write(vim.fn.json_encode({ line = line, edit = items[1].textEdit, inline = item }), "\n")
+    vim.api.nvim_buf_set_text(0, line, 19, line, 19, vim.split(item.insertText, "\n", { plain = true }))
+    local accept = { command = item.command.command, arguments = item.command.arguments }
+    vim.lsp.buf_request_sync(0, "workspace/executeCommand", accept, 30000)
+    local status = vim.lsp.buf_request_sync(0, "workspace/executeCommand", { command = "cove.status" }, 30000)
+    io.stdout:write(vim.fn.json_encode(status[client_id].result.acceptance.total), "\n")
     break
   end
 end

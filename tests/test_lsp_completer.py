@@ -99,3 +99,37 @@ async def test_a_repeated_request_is_answered_from_the_cache(completer: Complete
     await completer.complete(cursor("a = "), unchanged)
     assert await completer.complete(cursor("a = xx", version=2), lambda: 2) == "x" * 38
     assert completer.backend.started == ["a = "] and completer.history[-1].served_from == "cache"
+
+
+class UnsureBackend(FakeBackend):
+    """Writes a line with a given mean log-probability."""
+
+    def __init__(self, mean_logprob: float | None) -> None:
+        super().__init__()
+        self.mean_logprob = mean_logprob
+
+    def infill(self, request: Request, should_cancel) -> Result:
+        return Result("value + 1", "eog", 4, 0, 3, 0.0, self.mean_logprob)
+
+
+@pytest.mark.parametrize(("mean_logprob", "shown"), [(-0.1, True), (-3.0, False), (None, True)])
+async def test_a_completion_the_model_was_unsure_of_is_not_shown(mean_logprob, shown):
+    backend = UnsureBackend(mean_logprob)
+    instance = Completer(Settings(min_confidence=0.3), log=lambda message: None, load=lambda settings: backend)
+    try:
+        assert await instance.load() is None
+        completion = await instance.complete(cursor("total = "), unchanged)
+        assert (completion == "value + 1") is shown
+        assert instance.history[-1].served_from == ("model" if shown else "gated")
+    finally:
+        instance.close()
+
+
+async def test_a_gate_of_zero_shows_everything():
+    backend = UnsureBackend(-9.0)
+    instance = Completer(Settings(min_confidence=0.0), log=lambda message: None, load=lambda settings: backend)
+    try:
+        assert await instance.load() is None
+        assert await instance.complete(cursor("total = "), unchanged) == "value + 1"
+    finally:
+        instance.close()

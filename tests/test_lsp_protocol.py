@@ -82,7 +82,7 @@ class RawClient:
 
 @pytest.fixture(scope="module")
 def server(tiny_gguf: Path):
-    client = RawClient({"model": str(tiny_gguf), "maxTokens": 4})
+    client = RawClient({"model": str(tiny_gguf), "maxTokens": 4, "minConfidence": 0})
     yield client
     assert client.close() == 0
 

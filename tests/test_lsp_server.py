@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ from lsp.settings import Settings
 
 SERVER = ClientServerConfig(
     server_command=[sys.executable, "-m", "assistant", "lsp"],
-    server_env={**os.environ, "COVE_CONFIG": os.devnull, "COVE_MODEL": ""},
+    # A data folder of its own: the servers record acceptance there, not in the user's.
+    server_env={**os.environ, "COVE_CONFIG": os.devnull, "COVE_MODEL": "",
+                "XDG_DATA_HOME": tempfile.mkdtemp(prefix="cove-lsp-test-")},
 )
 PYTHON = "import os\n\n\ndef add(a, b):\n    total = a + b\n    return \n\n\nprint(add(1, 2))\n"
 #: Lines that each end in a word with text after it: the random model stops at once on
@@ -36,7 +39,7 @@ async def client(request, lsp_client: LanguageClient, tiny_gguf: Path):
     another through indirect parametrization), with the tiny model."""
     editor = getattr(request, "param", "visual_studio_code")
     await lsp_client.initialize_session(types.InitializeParams(
-        capabilities=client_capabilities(editor), initialization_options={"model": str(tiny_gguf)},
+        capabilities=client_capabilities(editor), initialization_options={"model": str(tiny_gguf), "minConfidence": 0},
     ))
     yield
     await lsp_client.shutdown_session()
@@ -228,7 +231,7 @@ async def test_positions_after_non_ascii_text_are_read_in_the_negotiated_encodin
         bare: LanguageClient, tiny_gguf: Path, encodings, units):
     general = types.GeneralClientCapabilities(position_encodings=encodings) if encodings else None
     result = await bare.initialize_session(types.InitializeParams(
-        capabilities=types.ClientCapabilities(general=general), initialization_options={"model": str(tiny_gguf)}))
+        capabilities=types.ClientCapabilities(general=general), initialization_options={"model": str(tiny_gguf), "minConfidence": 0}))
     assert result.capabilities.position_encoding == units
     line = 'x = "😀é" + total'
     uri = open_document(bare, f"{line} + 1\n")
@@ -267,7 +270,7 @@ async def test_a_model_that_cannot_load_is_shown_and_the_server_keeps_running(ba
     assert await inline(bare, uri, 0, 19) == []
     errors = [m.message for m in bare.messages if m.type == types.MessageType.Error]
     assert any("not found" in m and "/nonexistent/model.gguf" in m for m in errors)
-    configure(bare, {"model": str(tiny_gguf)})
+    configure(bare, {"model": str(tiny_gguf), "minConfidence": 0})
     reloaded = await bare.workspace_execute_command_async(types.ExecuteCommandParams(command="cove.reloadModel"))
     assert reloaded["loaded"]
     await first_completion(bare, uri, word_ends(WORDS))

@@ -45,3 +45,12 @@ def test_a_bad_setting_is_refused_with_its_name(options, named):
 def test_a_non_object_is_refused():
     with pytest.raises(CoveError, match="JSON object"):
         Settings().updated(["maxTokens"])
+
+
+def test_min_confidence_takes_a_number_between_0_and_1():
+    assert Settings().updated({"minConfidence": 0.5}).min_confidence == 0.5
+    assert Settings().updated({"minConfidence": 0}).min_confidence == 0.0
+    with pytest.raises(CoveError, match="minConfidence"):
+        Settings().updated({"minConfidence": 1.5})
+    with pytest.raises(CoveError, match="minConfidence"):
+        Settings().updated({"minConfidence": True})

@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from assistant.config import EngineConfig
 from assistant.engine import Engine
@@ -113,3 +116,77 @@ def test_an_explicit_template_without_a_suffix_field_is_a_one_line_error(gemma_g
                   "--fim-format", "<PRE> {prefix} <MID>")
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "{suffix}" in result.stderr
+
+
+def test_finetune_from_this_gguf_is_a_one_line_error_naming_the_supported_architectures(gemma_gguf, tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "a.py").write_text("def f():\n    return 1\n")
+    result = cove("finetune", str(repo), "--base", str(gemma_gguf), "--out", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "llama, qwen2" in result.stderr, result.stderr
+
+
+def test_convert_of_this_gguf_is_a_one_line_error(gemma_gguf, tmp_path):
+    result = cove("convert", str(gemma_gguf), "-o", str(tmp_path / "out.gguf"))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "already a GGUF" in result.stderr, result.stderr
+
+
+async def test_chat_in_completion_mode_continues_code_without_looping(gemma_gguf, tmp_path):
+    from assistant.chat import ChatConfig
+    from assistant.store import Store
+    from assistant.tui.app import CoveApp
+    from assistant.tui.widgets.messages import MessageView
+    from assistant.tui.widgets.prompt_input import PromptInput
+    from assistant.tui.widgets.status import StatusBar
+
+    db = tmp_path / "history.sqlite3"
+    engine = Engine.load(EngineConfig(model=gemma_gguf, n_ctx=1024))
+    app = CoveApp(Store(db), engine, config=ChatConfig(max_tokens=96), load_engine=lambda path: engine, cwd=tmp_path)
+    async with app.run_test(size=(120, 34)) as pilot:
+        screen = app.screen
+        status = str(screen.query_one(StatusBar).render())
+        assert "completion (code)" in status and "rep 1.1" in status
+        screen.query_one(PromptInput).load_text("".join(f'print(is_palindrome("{w}"))\n' for w in ("level", "noon")))
+        await pilot.press("enter")
+        for _ in range(1200):
+            if screen._reply is None and len(screen.query(MessageView)) == 2:
+                break
+            await pilot.pause(0.05)
+        store = Store(db)
+        try:
+            reply = store.messages(1)[-1]
+        finally:
+            store.close()
+        assert reply.role == "assistant" and reply.content.strip()
+        assert loop_cut(reply.content) is None
+
+
+LSP = ClientServerConfig(server_command=[*COVE, "lsp"],
+                         server_env={**os.environ, "COVE_CONFIG": os.devnull, "COVE_MODEL": ""})
+
+
+@pytest_lsp.fixture(config=LSP)
+async def gemma_lsp(lsp_client: LanguageClient, gemma_gguf: Path):
+    await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities("neovim"),
+        initialization_options={"model": str(gemma_gguf), "minConfidence": 0, "timeBudgetMs": 5000},
+    ))
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_the_language_server_completes_a_line_with_the_real_model(gemma_lsp: LanguageClient):
+    text = PALINDROME + SUFFIX
+    uri = Path("/project/palindrome.py").as_uri()
+    gemma_lsp.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "python", 1, text)))
+    position = types.Position(2, len("    return "))
+    result = await gemma_lsp.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri), position=position,
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
+    items = list(result.items) if result else []
+    assert items and items[0].insert_text.strip()
+    assert 'print(is_palindrome("level"))' not in items[0].insert_text
+    status = await gemma_lsp.workspace_execute_command_async(types.ExecuteCommandParams(command="cove.status"))
+    assert "left-to-right" in str(status)

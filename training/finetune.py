@@ -80,6 +80,20 @@ class FinetuneConfig(TrainConfig):
             raise CoveError(f"replay_share {self.replay_share} must be in [0, 1), e.g. 0.2")
 
 
+def check_gguf_base(base: Path) -> None:
+    """A one-line error unless the GGUF's architecture is one Cove can train and write
+    back (the converter's families): fine-tuning any other would end in a model the editor
+    cannot load, after the whole run."""
+    from assistant.gguf_file import gguf_architecture
+    from convert.tensor_map import FAMILIES
+
+    architecture = gguf_architecture(base)
+    supported = [family.name for family in FAMILIES]
+    if architecture not in supported:
+        raise CoveError(f"cannot fine-tune {base.name}: its architecture is {architecture!r}, and fine-tuning "
+                        f"a GGUF supports {', '.join(supported)}; pass a model of one of those")
+
+
 def base_tokenizer_dir(cfg: FinetuneConfig, run: Path) -> Path:
     """A folder with the base's tokenizer.json (written from the GGUF when the base is one)."""
     base = Path(cfg.base)
@@ -87,6 +101,7 @@ def base_tokenizer_dir(cfg: FinetuneConfig, run: Path) -> Path:
         return base
     if base.suffix != ".gguf" or not base.is_file():
         raise CoveError(f"base {base} is neither a transformers checkpoint folder nor a .gguf file: pass one of those")
+    check_gguf_base(base)
     from transformers import AutoTokenizer
 
     folder = run / "tokenizer"
