@@ -27,9 +27,8 @@ from assistant.gguf_file import check_gguf, gguf_architecture, gguf_header, trai
 from assistant.healing import healed, split_indentation
 from assistant.llama_log import warnings_of_llama_cpp
 from assistant.sampling import GREEDY, Sampling
-from assistant.fim import (
-    FAMILIES, MODE_KEYS, CodeGen2, ContextChunk, FimFormat, FimTokens, Order, Piece, parse_format, request_kind,
-)
+from assistant import formats
+from assistant.fim import ContextChunk, FimFormat, Piece, parse_format, request_kind
 from assistant.stopping import StopRules, StopScanner
 
 #: Share of the prompt budget given to the prefix; the rest goes to the suffix (llama.cpp's /infill uses 3:1).
@@ -113,9 +112,9 @@ class Engine:
         self.model_path = model_path
         self.metadata: dict[str, str] = dict(llama.metadata)
         self.lock = threading.Lock()
-        self.fim = self._detect_fim(config.fim_format)
+        self.fim = formats.detect(self, config.fim_format)
         #: Request kind -> the mode measured best for it, from the GGUF (`auto` only).
-        self.fim_by_kind: dict[str, FimFormat] = self._measured_modes() if config.fim_format == "auto" else {}
+        self.fim_by_kind: dict[str, FimFormat] = formats.measured(self) if config.fim_format == "auto" else {}
 
     # ---- loading -----------------------------------------------------------------
 
@@ -212,69 +211,19 @@ class Engine:
 
     def supported_formats(self) -> list[FimFormat]:
         """Every built-in infill format whose sentinels this model has, best first."""
-        formats = []
-        native = self._native_fim_tokens()
-        if native is not None:
-            formats += [FimFormat(Order.PSM, native), FimFormat(Order.SPM, native)]
-        if all(self.special_token_id(t) is not None for t in (CodeGen2.mask(1), CodeGen2.SEP, CodeGen2.EOM)):
-            formats.append(FimFormat(Order.CODEGEN2))
-        for family in FAMILIES:
-            if native is None or family.family != native.family:
-                if all(self.special_token_id(t) is not None for t in (family.prefix, family.suffix, family.middle)):
-                    formats += [FimFormat(Order.PSM, family), FimFormat(Order.SPM, family)]
-        return formats
+        return formats.supported(self)
 
-    def _native_fim_tokens(self) -> FimTokens | None:
-        """FIM sentinels as llama.cpp knows them (GGUF metadata ids, or its own lookup by text)."""
+    def fim_token_ids(self) -> dict[str, int | None]:
+        """The FIM sentinel ids llama.cpp knows (GGUF metadata, or its own lookup by text)."""
         lib, vocab = self._lib, self._vocab
-        ids = [lib.llama_vocab_fim_pre(vocab), lib.llama_vocab_fim_suf(vocab), lib.llama_vocab_fim_mid(vocab)]
-        if any(_token_or_none(i) is None for i in ids):
-            return None
-        prefix, suffix, middle = (self.token_text(i) for i in ids)
-        for family in FAMILIES:
-            if (family.prefix, family.suffix, family.middle) == (prefix, suffix, middle):
-                return family
-        optional = {name: self.token_text(i) if _token_or_none(i) is not None else None
-                    for name, i in (("pad", lib.llama_vocab_fim_pad(vocab)), ("file_sep", lib.llama_vocab_fim_sep(vocab)),
-                                    ("repo", lib.llama_vocab_fim_rep(vocab)))}
-        if (optional["file_sep"] is None) != (optional["repo"] is None):
-            optional["file_sep"] = optional["repo"] = None
-        return FimTokens("model", prefix, suffix, middle, **optional)
+        found = {"prefix": lib.llama_vocab_fim_pre(vocab), "suffix": lib.llama_vocab_fim_suf(vocab),
+                 "middle": lib.llama_vocab_fim_mid(vocab), "pad": lib.llama_vocab_fim_pad(vocab),
+                 "file_sep": lib.llama_vocab_fim_sep(vocab), "repo": lib.llama_vocab_fim_rep(vocab)}
+        return {name: _token_or_none(token) for name, token in found.items()}
 
     def token_text(self, token: int) -> str:
         """The vocabulary's spelling of a token, control tokens included (for chat templates)."""
         return self._lib.llama_vocab_get_text(self._vocab, token).decode("utf-8", errors="replace")
-
-    def _measured_modes(self) -> dict[str, FimFormat]:
-        """The best mode per request kind that Cove's recipe or finetune measured and wrote
-        into the GGUF (convert/metadata.py); a mode this model cannot run is ignored."""
-        usable = {f.name: f for f in self.supported_formats()} | {"left-to-right": FimFormat(Order.LEFT_TO_RIGHT)}
-        modes = {}
-        for kind, key in MODE_KEYS.items():
-            try:
-                chosen = parse_format(self.metadata.get(key, ""))
-            except ValueError:
-                continue
-            if chosen.name in usable:
-                modes[kind] = usable[chosen.name]
-        return modes
-
-    def _detect_fim(self, spec: str) -> FimFormat:
-        """The configured format, or for `auto` the model's best: its FIM sentinels when it
-        has any, else left to right."""
-        if spec != "auto":
-            try:
-                chosen = parse_format(spec)
-            except ValueError as error:
-                raise ModelError(str(error)) from None
-            missing = [p.text for p in chosen.layout("a", "b") if p.special and chosen.order is not Order.TEMPLATE
-                       and self.special_token_id(p.text) is None]
-            if missing:
-                raise ModelError(f"infill format {spec!r} needs tokens this model lacks: {', '.join(missing)}; "
-                                 "use fim_format = \"auto\" or a template")
-            return chosen
-        formats = self.supported_formats()
-        return formats[0] if formats else FimFormat(Order.LEFT_TO_RIGHT)
 
     # ---- inference ---------------------------------------------------------------
 

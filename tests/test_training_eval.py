@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from training.evaluate import heldout_files, infill_prompt, infill_tasks, load_model, text_loss
-from training.humaneval import _passes, problems, single_line_tasks, truncate
+from training.humaneval import passes, problems, single_line_tasks, truncate
 from test_training_helpers import PROJECT_SOURCES, code_file, write_repo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,16 +76,16 @@ def last_lines() -> list:
 @pytest.mark.parametrize("index", [0, 100])
 def test_the_canonical_line_passes_and_a_wrong_one_fails(index):
     problem, task = last_lines()[index]
-    assert _passes(problem, task.prefix, task.expected + task.suffix, timeout=10)
+    assert passes(problem, task.prefix, task.expected + task.suffix, timeout=10)
     indent = task.expected[:len(task.expected) - len(task.expected.lstrip())]
-    assert not _passes(problem, task.prefix, indent + "raise ValueError('wrong')" + task.suffix, timeout=10)
+    assert not passes(problem, task.prefix, indent + "raise ValueError('wrong')" + task.suffix, timeout=10)
 
 
 def test_runaway_program_is_stopped_by_the_timeout():
     problem, task = last_lines()[0]
     indent = task.expected[:len(task.expected) - len(task.expected.lstrip())]
     started = time.monotonic()
-    assert not _passes(problem, task.prefix, indent + "while True: pass" + task.suffix, timeout=1)
+    assert not passes(problem, task.prefix, indent + "while True: pass" + task.suffix, timeout=1)
     assert 1 <= time.monotonic() - started < 30
 
 

