@@ -74,6 +74,18 @@ class TrainConfig:
     norm_eps: float = 1e-6
 
     # --- optimizer and schedule ---------------------------------------------
+    #: "adamw" for every weight, or "muon": Muon (orthogonalized momentum) for the hidden
+    #: 2-D weights and AdamW for the embedding, the output head, norms and biases.
+    optimizer: str = "adamw"
+    #: Muon's learning rate for the hidden matrices (its published default); `lr` stays AdamW's.
+    muon_lr: float = 0.02
+    #: Muon's Nesterov momentum.
+    muon_momentum: float = 0.95
+    #: "cosine" (warmup, cosine decay to min_lr) or "wsd" (warmup, constant, then a linear
+    #: decay to min_lr over the last `decay_share` of the steps; a wsd run can be extended).
+    schedule: str = "cosine"
+    #: Share of max_steps the wsd schedule spends decaying.
+    decay_share: float = 0.2
     #: Rows per optimizer step across all processes; split into micro-batches.
     global_batch: int = 16
     #: Rows per forward pass on one process; global_batch / (micro_batch * processes)
@@ -136,6 +148,14 @@ class TrainConfig:
             )
         if self.warmup_steps < 0 or self.warmup_steps >= self.max_steps:
             raise CoveError(f"warmup_steps {self.warmup_steps} must be in [0, max_steps={self.max_steps})")
+        if self.optimizer not in ("adamw", "muon"):
+            raise CoveError(f"optimizer = {self.optimizer!r} is unknown: use \"adamw\" or \"muon\"")
+        if self.optimizer == "muon" and self.fsdp:
+            raise CoveError("optimizer = \"muon\" does not support fsdp (it orthogonalizes whole matrices): use adamw")
+        if self.schedule not in ("cosine", "wsd"):
+            raise CoveError(f"schedule = {self.schedule!r} is unknown: use \"cosine\" or \"wsd\"")
+        if not 0 < self.decay_share <= 1:
+            raise CoveError(f"decay_share = {self.decay_share} must be in (0, 1], e.g. 0.2")
         if not 0 <= self.fim_line_share <= 1:
             raise CoveError(f"fim_line_share = {self.fim_line_share} must be in [0, 1], e.g. 0.5")
         if not 0 < self.min_lr <= self.lr:

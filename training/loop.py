@@ -1,6 +1,7 @@
 """The optimisation loop shared by `train` and `finetune`, nanoGPT-shaped.
 
-AdamW with weight decay on matrices only, linear warmup then cosine decay, gradient
+AdamW with weight decay on matrices only (or Muon for the hidden matrices, training/muon.py),
+linear warmup then cosine or warmup-stable-decay (training/schedule.py), gradient
 accumulation over micro-batches (gradients synchronised across processes on the last one), gradient
 clipping, bf16 autocast on GPU. A step is a pure function of (weights, optimizer state,
 step number): the batch comes from `Batches` by step, so resuming from a checkpoint or
@@ -10,7 +11,7 @@ splitting the global batch over processes reproduces the same losses.
 from __future__ import annotations
 
 import contextlib
-import math
+import dataclasses
 import os
 import signal
 import threading
@@ -28,19 +29,13 @@ from training.config import TrainConfig
 from training.data import Batches, TokenRows
 from training.metrics import MetricsLog, flops_per_token, peak_flops, read_metrics
 from training.parallel import Distributed, Parallel
+from training.schedule import decay_start, lr_factor, resume_point
 
-#: Settings that may change between a run and its resumption without changing its course.
+#: Settings that may change between a run and its resumption without changing its course
+#: (max_steps: only as schedule.resume_point allows, by re-running a wsd decay).
 RESUMABLE_CHANGES = frozenset({"progress", "tensorboard", "log_every", "eval_every", "ckpt_every", "keep_last",
-                               "device", "threads", "compile", "sources", "replay_sources", "out_dir", "tokenizer"})
-
-
-def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """Learning rate of optimizer step `step` (0-based) relative to cfg.lr: warmup, then cosine to min_lr."""
-    if step < cfg.warmup_steps:
-        return (step + 1) / (cfg.warmup_steps + 1)
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
-    floor = cfg.min_lr / cfg.lr
-    return floor + 0.5 * (1 + math.cos(math.pi * progress)) * (1 - floor)
+                               "device", "threads", "compile", "sources", "replay_sources", "out_dir", "tokenizer",
+                               "max_steps"})
 
 
 class StopSignal:
@@ -117,6 +112,18 @@ def make_optimizer(model, cfg: TrainConfig):
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "muon":
+        from training.muon import Muon
+
+        # The embedding and the head are lookups into / out of the vocabulary, not hidden maps: AdamW.
+        vocabulary = {id(model.get_input_embeddings().weight), id(model.get_output_embeddings().weight)}
+        hidden = [p for p in params if p.dim() == 2 and id(p) not in vocabulary]
+        groups = [
+            {"params": hidden, "muon": True, "lr": cfg.muon_lr, "weight_decay": cfg.weight_decay},
+            {"params": [p for p in params if p.dim() >= 2 and id(p) in vocabulary], "weight_decay": cfg.weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+        return Muon(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), momentum=cfg.muon_momentum)
     groups = [
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
@@ -137,6 +144,8 @@ class FitResult:
 
 def _check_resumable(saved: dict, cfg: TrainConfig) -> None:
     current = cfg.to_dict()
+    # A checkpoint from before a setting existed ran with that setting's default.
+    saved = {f.name: f.default for f in dataclasses.fields(cfg) if f.default is not dataclasses.MISSING} | saved
     changed = sorted(k for k in current if k not in RESUMABLE_CHANGES and saved.get(k) != current[k])
     if changed:
         name = changed[0]
@@ -145,8 +154,10 @@ def _check_resumable(saved: dict, cfg: TrainConfig) -> None:
 
 
 def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Distributed, *,
-        resume: bool = False, log: Callable[[str], None] = print) -> FitResult:
-    """Train `model` (already on dist.device) for cfg.max_steps optimizer steps, checkpointing as it goes."""
+        resume: bool = False, log: Callable[[str], None] = print,
+        should_stop: Callable[[], bool] = lambda: False) -> FitResult:
+    """Train `model` (already on dist.device) for cfg.max_steps optimizer steps, checkpointing as it goes;
+    `should_stop` (a time budget) ends it early, after a step, like a signal does."""
     import torch
 
     run = cfg.out
@@ -158,15 +169,17 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
     raw = model
     state = None
     if resume:
-        found = checkpoint.latest(ckpt_dir)
-        if found is None:
-            raise CoveError(f"--resume: no checkpoint in {ckpt_dir}: run without --resume to start")
-        state = checkpoint.load(found)
+        # Rank 0 first: an extension removes the old decay's checkpoints; the others then find the same one.
+        if not dist.main:
+            dist.barrier()
+        state = resume_point(run, cfg, log)
+        if dist.main:
+            dist.barrier()
         _check_resumable(state["config"], cfg)
         unexpected = raw.load_state_dict(state["model"], strict=False).unexpected_keys
         if unexpected:
-            raise CoveError(f"checkpoint {found} does not fit this model ({unexpected[0]}...): start a new run folder")
-        log(f"resuming from {found.name} at step {state['step']}")
+            raise CoveError(f"checkpoint at step {state['step']} does not fit this model ({unexpected[0]}...): "
+                            "start a new run folder")
 
     config = raw.config
     from training.model import compute_params
@@ -192,10 +205,12 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
         # Under FSDP gathering the full state is collective: every rank takes part, rank 0 writes.
         full = {"model": parallel.model_state(), "optimizer": parallel.optimizer_state(optimizer)}
         if dist.main:
-            checkpoint.save(ckpt_dir, step, {
+            path = checkpoint.save(ckpt_dir, step, {
                 **full, "scheduler": scheduler.state_dict(), "rng": checkpoint.rng_state(),
                 "rows_seen": step * batches.global_batch, "config": cfg.to_dict(),
             }, cfg.keep_last)
+            if cfg.schedule == "wsd" and step == decay_start(cfg):
+                checkpoint.keep_as_stable(path)
         dist.barrier()
 
     # In a log, a line every half minute is enough to follow a run; metrics.jsonl has every step.
@@ -234,8 +249,9 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
                 val = mean_loss(raw, val_rows, cfg.eval_rows, cfg.micro_batch, dist.device)
                 if metrics and val is not None:
                     metrics.write("val", step, loss=val)
-            stopping = dist.any(stop.requested)
-            if step % cfg.ckpt_every == 0 or step == cfg.max_steps or stopping:
+            stopping = dist.any(stop.requested or should_stop())
+            before_decay = cfg.schedule == "wsd" and step == decay_start(cfg)  # where an extension resumes
+            if step % cfg.ckpt_every == 0 or step == cfg.max_steps or stopping or before_decay:
                 save(step)
             if stopping:
                 break

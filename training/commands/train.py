@@ -10,6 +10,10 @@ examples:
   cove train ~/src/myproject --preset cpu              # ~10M model, an hour on a laptop
   cove train ~/src/a ~/src/b --preset gpu-50m --out runs/m50
   cove train ~/src/a --preset cpu --resume             # continue after Ctrl-C
+  cove train ~/src/a --preset cpu --set schedule=wsd --set optimizer=muon
+  cove train ~/src/a --preset cpu --set schedule=wsd --set optimizer=muon --resume --max-steps 1200
+                                                       # extend a finished wsd run: it resumes before
+                                                       # its decay and decays again at the new end
   torchrun --standalone --nproc_per_node 2 -m assistant train ~/src/a --preset gpu-150m
 
 The run folder gets data/ (shards, tokenizer, manifest), checkpoints/, metrics.jsonl,
