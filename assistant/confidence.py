@@ -29,17 +29,36 @@ class Confidence:
         self._sum = 0.0
         self.count = 0
         self.minimum: float | None = None
+        #: (characters of text, log-probability) per token, in order: what a caller needs
+        #: to judge only the part of the text it shows.
+        self.tokens: list[tuple[int, float]] = []
 
-    def add(self, token: int) -> None:
-        """Account for `token`, sampled from the logits of the last decoded position."""
+    def add(self, token: int, chars: int) -> None:
+        """Account for `token` (`chars` characters of text), sampled from the logits of the
+        last decoded position."""
         pointer = self._lib.llama_get_logits_ith(self._ctx, -1)
         logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
         top = float(logits.max())
         logprob = float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
         self._sum += logprob
         self.count += 1
+        self.tokens.append((chars, logprob))
         self.minimum = logprob if self.minimum is None else min(self.minimum, logprob)
 
     @property
     def mean(self) -> float | None:
         return self._sum / self.count if self.count else None
+
+
+def of_prefix(tokens: list[tuple[int, float]], chars: int) -> tuple[float | None, float | None]:
+    """(mean, lowest) log-probability of the tokens that wrote the first `chars` characters:
+    the part of a completion that is shown, after post-processing cut the rest."""
+    logprobs, covered = [], 0
+    for length, logprob in tokens:
+        if covered >= chars:
+            break
+        logprobs.append(logprob)
+        covered += length
+    if not logprobs:
+        return None, None
+    return sum(logprobs) / len(logprobs), min(logprobs)

@@ -15,7 +15,7 @@ import dataclasses
 import os
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -62,6 +62,8 @@ class GenerationStats:
     #: None when nothing was generated.
     mean_logprob: float | None = None
     min_logprob: float | None = None
+    #: (characters, log-probability) per generated token, for judging a shown part.
+    token_logprobs: list[tuple[int, float]] = field(default_factory=list)
     #: The infill format of the prompt (`psm:starcoder`, `left-to-right`, ...); "" for generate().
     format: str = ""
 
@@ -357,8 +359,9 @@ class Engine:
                         stats.stop_reason = "eog"
                         break
                     stats.generated_tokens += 1
-                    confidence.add(token)
-                    text = scanner.feed(decoder.decode(self._llama.detokenize([token])))
+                    piece = decoder.decode(self._llama.detokenize([token]))
+                    confidence.add(token, len(piece))
+                    text = scanner.feed(piece)
                     if text:
                         line_done = line_done or "\n" in text
                         yield text
@@ -391,6 +394,7 @@ class Engine:
                 stats.generation_ms = 1000 * (ended - first_token_at)
                 stats.total_ms = 1000 * (ended - started)
                 stats.mean_logprob, stats.min_logprob = confidence.mean, confidence.minimum
+                stats.token_logprobs = confidence.tokens
 
 
 def next_code_line(suffix: str) -> tuple[str, ...]:

@@ -39,7 +39,7 @@ def held_out_files(repos: list[Path], data: Path | None) -> list[tuple[str, str]
 def modes_of(model: Path) -> list[str]:
     engine = Engine.load(EngineConfig(model=model, n_ctx=2048))
     try:
-        return [f.name for f in engine.supported_formats() if f.order.value != "template"] + ["ltr", "auto"]
+        return line_eval.modes_of(engine) + ["auto"]
     finally:
         engine.close()
 
@@ -88,7 +88,8 @@ def main() -> None:
                       f"{s.wrong_chars:.1f} |")
     if args.json:
         args.json.write_text(json.dumps({mode: [dict(kind=o.task.kind, path=o.task.path, truth=o.task.truth,
-                                                     completion=o.completion, confidence=o.confidence)
+                                                     completion=o.completion, confidence=o.confidence,
+                                                     lowest=o.lowest)
                                                 for o in outcomes] for mode, outcomes in results.items()}, indent=1))
 
 

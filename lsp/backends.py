@@ -53,9 +53,9 @@ class Result:
     #: From the request to the first generated token: the prompt evaluation that the KV
     #: cache saves.
     prompt_ms: float
-    #: Mean log-probability of the generated tokens (assistant/confidence.py); None when
-    #: unknown (a remote server, or nothing generated): such results are never gated.
-    mean_logprob: float | None = None
+    #: (characters, log-probability) of each generated token (assistant/confidence.py);
+    #: empty when unknown (a remote server): such results are never gated.
+    token_logprobs: tuple[tuple[int, float], ...] = ()
     #: The infill mode the prompt was laid out in.
     mode: str = ""
 
@@ -107,7 +107,7 @@ class LocalBackend:
         text = generation.result()
         stats = generation.stats
         return Result(text, stats.stop_reason, stats.prompt_tokens, stats.cached_tokens,
-                      stats.generated_tokens, stats.prompt_ms, stats.mean_logprob, stats.format)
+                      stats.generated_tokens, stats.prompt_ms, tuple(stats.token_logprobs), stats.format)
 
     def close(self) -> None:
         self.engine.close()

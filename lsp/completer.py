@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from assistant.confidence import of_prefix
 from assistant.engine import StopRules
 from assistant.errors import CoveError
 
@@ -59,7 +60,10 @@ class Record:
     generated_tokens: int = 0
     prompt_ms: float = 0.0
     stop_reason: str = ""
+    #: Mean and lowest log-probability of the tokens of the completion as post-processed
+    #: (before the gate): what the gate judged.
     mean_logprob: float | None = None
+    min_logprob: float | None = None
     mode: str = ""
 
 
@@ -190,11 +194,11 @@ class Completer:
             raise
         if result is None or result.stop_reason == "cancelled":
             return self._done("stale", started, None, result)
-        completion, served_from = self._finish(result, window, rules)
+        completion, served_from, confidence = self._finish(result, window, rules)
         self.cache.put(window.prefix, window.suffix, completion)
         if completion:
             self._speculation = asyncio.ensure_future(self._speculate(cursor, completion, sources))
-        return self._done(served_from, started, completion, result)
+        return self._done(served_from, started, completion, result, confidence)
 
     def _rules(self, cursor: Cursor) -> postprocess.Rules | None:
         """The stop rules for the cursor's place in its line, or None for no completion there."""
@@ -218,13 +222,16 @@ class Completer:
                                     single_line=rules.single_line, stop_texts=rules.stop_texts))
         return window, request
 
-    def _finish(self, result: Result, window: context.Window, rules: postprocess.Rules) -> tuple[str, str]:
-        """The completion to show for a model result, and where it is served from."""
+    def _finish(self, result: Result, window: context.Window,
+                rules: postprocess.Rules) -> tuple[str, str, tuple[float | None, float | None]]:
+        """The completion to show for a model result, where it is served from, and the mean
+        and lowest log-probability of the tokens that wrote it (the gate's figures)."""
         completion = postprocess.finish(result.text, prefix=window.prefix, suffix=window.suffix,
                                         line_prefix=window.line_prefix, rules=rules)
-        if completion and _unsure(result, self.settings.min_confidence):
-            return "", "gated"
-        return completion, "model"
+        confidence = of_prefix(result.token_logprobs, len(completion))
+        if completion and _unsure(confidence[0], self.settings.min_confidence):
+            return "", "gated", confidence
+        return completion, "model", confidence
 
     def warm(self, cursor: Cursor, sources: Sequence[context.Source] = ()) -> asyncio.Future:
         """Warm-up: evaluate, in idle time, the prompt a completion at `cursor` would need
@@ -298,18 +305,19 @@ class Completer:
             self._extra_memo = (memo_key, context.similar_chunks(sources, query, budget, self._count))
         return self._extra_memo[1]
 
-    def _done(self, served_from: str, started: float, completion: str | None, result: Result | None = None) -> str | None:
+    def _done(self, served_from: str, started: float, completion: str | None, result: Result | None = None,
+              confidence: tuple[float | None, float | None] = (None, None)) -> str | None:
         record = Record(served_from, 1000 * (time.perf_counter() - started))
         if result is not None:
             record = dataclasses.replace(record, prompt_tokens=result.prompt_tokens, cached_tokens=result.cached_tokens,
                                          generated_tokens=result.generated_tokens, prompt_ms=result.prompt_ms,
-                                         stop_reason=result.stop_reason, mean_logprob=result.mean_logprob,
-                                         mode=result.mode)
+                                         stop_reason=result.stop_reason, mean_logprob=confidence[0],
+                                         min_logprob=confidence[1], mode=result.mode)
         self.history.append(record)
         return completion
 
 
-def _unsure(result: Result, min_confidence: float) -> bool:
-    """Whether the model was less sure of its tokens than the gate allows (geometric-mean
-    token probability below `min_confidence`); a result without figures is not gated."""
-    return result.mean_logprob is not None and math.exp(result.mean_logprob) < min_confidence
+def _unsure(mean_logprob: float | None, min_confidence: float) -> bool:
+    """Whether the model was less sure of the shown tokens than the gate allows (their
+    geometric-mean probability below `min_confidence`); no figures: not gated."""
+    return mean_logprob is not None and math.exp(mean_logprob) < min_confidence

@@ -20,7 +20,7 @@ import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from assistant.fim import FRESH_LINE, MID_LINE
 
@@ -46,9 +46,12 @@ class Outcome:
 
     task: Task
     completion: str
-    #: Geometric-mean probability of the generated tokens; None when nothing was generated.
+    #: Geometric-mean probability of the tokens of the completion (what the gate judges);
+    #: None when nothing was shown.
     confidence: float | None
     latency_ms: float
+    #: Probability of its least likely token.
+    lowest: float | None = None
 
     @property
     def first_line(self) -> str:
@@ -78,6 +81,11 @@ class Outcome:
         return len(self.first_line) - self.kept
 
 
+def modes_of(engine: object) -> list[str]:
+    """Every infill mode `engine`'s model supports (templates aside), then left to right."""
+    return [f.name for f in engine.supported_formats() if f.order.value != "template"] + ["ltr"]
+
+
 def make_tasks(files: Sequence[tuple[str, str]], per_kind: int, seed: int = 0) -> list[Task]:
     """`per_kind` requests of each kind from `files` ((path, text) pairs), chosen at random
     but reproducibly: a line, then for mid-line a cursor inside it."""
@@ -105,9 +113,11 @@ def _task(kind: str, path: str, text: str, number: int, rng: random.Random) -> T
     return Task(kind, path, document, len(before), truth)
 
 
-async def run_tasks(engine: object, settings: object, tasks: Sequence[Task]) -> list[Outcome]:
+async def run_tasks(engine: object, settings: object, tasks: Sequence[Task],
+                    on_done: Callable[[], None] = lambda: None) -> list[Outcome]:
     """Each task through a language-server completer over `engine` (one at a time, as an
-    editor's requests arrive), with the result cache off so every request runs the model."""
+    editor's requests arrive), with the result cache off so every request runs the model;
+    `on_done` after each (a progress bar: a report of hundreds of requests takes minutes)."""
     import dataclasses
 
     from lsp.backends import LocalBackend
@@ -125,14 +135,17 @@ async def run_tasks(engine: object, settings: object, tasks: Sequence[Task]) -> 
             completion = await completer.complete(cursor, lambda n=number: n) or ""
             record = completer.history[-1]
             confidence = math.exp(record.mean_logprob) if record.mean_logprob is not None else None
-            outcomes.append(Outcome(task, completion, confidence, record.latency_ms))
+            lowest = math.exp(record.min_logprob) if record.min_logprob is not None else None
+            outcomes.append(Outcome(task, completion, confidence, record.latency_ms, lowest))
+            on_done()
     finally:
         completer.close()
     return outcomes
 
 
-def measure(engine: object, settings: object, tasks: Sequence[Task]) -> list[Outcome]:
-    return asyncio.run(run_tasks(engine, settings, tasks))
+def measure(engine: object, settings: object, tasks: Sequence[Task],
+            on_done: Callable[[], None] = lambda: None) -> list[Outcome]:
+    return asyncio.run(run_tasks(engine, settings, tasks, on_done))
 
 
 @dataclass(frozen=True)
@@ -184,9 +197,9 @@ def best_threshold(outcomes: Sequence[Outcome], grid: Sequence[float] = tuple(i 
 
 
 def best_mode(results: dict[str, Sequence[Outcome]], kind: str) -> str:
-    """The mode whose completions keep the most characters on `kind` requests (exact
-    matches break ties)."""
-    def figure(mode: str) -> tuple[float, float]:
-        summary = summarize([o for o in results[mode] if o.task.kind == kind])
-        return summary.kept, summary.exact
+    """The mode with the most characters kept minus characters shown wrongly on `kind`
+    requests (what the gate maximises too); exact matches break ties."""
+    def figure(mode: str) -> tuple[int, float]:
+        outcomes = [o for o in results[mode] if o.task.kind == kind]
+        return gate_score(outcomes, 0.0), summarize(outcomes).exact
     return max(results, key=figure)

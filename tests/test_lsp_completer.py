@@ -109,7 +109,8 @@ class UnsureBackend(FakeBackend):
         self.mean_logprob = mean_logprob
 
     def infill(self, request: Request, should_cancel) -> Result:
-        return Result("value + 1", "eog", 4, 0, 3, 0.0, self.mean_logprob)
+        logprobs = () if self.mean_logprob is None else ((6, self.mean_logprob), (3, self.mean_logprob))
+        return Result("value + 1", "eog", 4, 0, 2, 0.0, logprobs)
 
 
 @pytest.mark.parametrize(("mean_logprob", "shown"), [(-0.1, True), (-3.0, False), (None, True)])

@@ -1,0 +1,51 @@
+"""Editor-request measurement: the tasks it builds and how it scores them."""
+
+from lsp.line_eval import FRESH_LINE, MID_LINE, Outcome, Task, best_mode, best_threshold, gate_score, make_tasks, summarize
+
+FILE = "import os\n\n\ndef config_path(name):\n    base = os.path.expanduser('~')\n    return os.path.join(base, name)\n"
+
+
+def test_a_mid_line_task_removes_the_rest_of_the_line_and_keeps_the_lines_below():
+    task = next(t for t in make_tasks([("c.py", FILE)], 4, seed=1) if t.kind == MID_LINE)
+    line_start = task.text.rfind("\n", 0, task.offset) + 1
+    typed = task.text[line_start:task.offset]
+    assert typed.strip() and (typed + task.truth) in FILE
+    assert task.text[task.offset] == "\n" and task.text[task.offset + 1:] in FILE
+
+
+def test_a_fresh_line_task_leaves_only_the_indentation():
+    task = next(t for t in make_tasks([("c.py", FILE)], 4, seed=1) if t.kind == FRESH_LINE)
+    line_start = task.text.rfind("\n", 0, task.offset) + 1
+    assert not task.text[line_start:task.offset].strip()
+    assert task.truth == task.truth.strip() and task.truth in FILE
+
+
+def test_tasks_are_reproducible():
+    assert make_tasks([("c.py", FILE)], 3, seed=7) == make_tasks([("c.py", FILE)], 3, seed=7)
+
+
+def outcome(completion: str, truth: str, confidence: float | None = 0.5) -> Outcome:
+    return Outcome(Task(MID_LINE, "c.py", "", 0, truth), completion, confidence, 10.0)
+
+
+def test_scores_count_the_correct_start_and_the_rest_as_wrong():
+    o = outcome("join(base, nom)\nmore", "join(base, name)")
+    assert (o.first_line, o.kept, o.wrong, o.exact, o.shown) == ("join(base, nom)", 12, 3, False, True)
+
+
+def test_summary_shares():
+    s = summarize([outcome("abc", "abc"), outcome("", "xyz"), outcome("abd", "abc")])
+    assert (s.exact, s.shown, s.precision) == (1 / 3, 2 / 3, 1 / 2)
+    assert s.kept == 5 / 9
+
+
+def test_the_gate_keeps_what_pays_and_hides_what_does_not():
+    outcomes = [outcome("abcdef", "abcdef", 0.9), outcome("zzzzzz", "abcdef", 0.2)]
+    assert gate_score(outcomes, 0.0) == 0 and gate_score(outcomes, 0.5) == 6
+    assert 0.2 < best_threshold(outcomes) <= 0.9
+
+
+def test_the_best_mode_keeps_more_than_it_gets_wrong():
+    right = [outcome("abc", "abc")]
+    noisy = [outcome("abcxxxxxxxx", "abc")]
+    assert best_mode({"spm": right, "psm": noisy}, MID_LINE) == "spm"
