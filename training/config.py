@@ -72,6 +72,10 @@ class TrainConfig:
     seq_len: int = 512
     rope_theta: float = 10000.0
     norm_eps: float = 1e-6
+    #: A transformers folder whose weights start the run instead of a random initialisation
+    #: (continued training, e.g. from the bundled model's assistant/models/cove-default);
+    #: its shape must match the settings above, and `tokenizer` should name the same folder.
+    init_from: str = ""
 
     # --- optimizer and schedule ---------------------------------------------
     #: "adamw" for every weight, or "muon": Muon (orthogonalized momentum) for the hidden

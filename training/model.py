@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from training.config import TrainConfig
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -46,6 +48,24 @@ def build_model(cfg: TrainConfig, vocab_size: int, eos_token_id: int | None = No
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     return model
+
+
+def load_weights(model: "LlamaForCausalLM", folder: "Path") -> None:
+    """Start `model` from the weights of a transformers folder (any dtype; they become the model's)."""
+    from safetensors.torch import load_file
+
+    from assistant.errors import CoveError
+
+    path = folder / "model.safetensors"
+    if not path.is_file():
+        raise CoveError(f"init_from: {path} does not exist: name a transformers folder with safetensors weights")
+    own = model.state_dict()
+    weights = load_file(path)
+    wrong = sorted(set(own) ^ set(weights)) or [k for k in own if own[k].shape != weights[k].shape]
+    if wrong:
+        raise CoveError(f"init_from: {folder} does not fit this model ({wrong[0]}): use its shape "
+                        "(dim, n_layers, n_heads, ffn_dim, vocabulary) or another folder")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in weights.items()})
 
 
 def compute_params(model: "torch.nn.Module") -> int:

@@ -18,7 +18,7 @@ from training.data import Batches, Stream, TokenRows, build_dataset
 from training.loop import FitResult, fit, save_model_folder
 from training.parallel import setup_distributed
 from training.metrics import plot_losses, provenance
-from training.model import build_model
+from training.model import build_model, load_weights
 from training.tokenizer import load_tokenizer
 
 
@@ -48,6 +48,9 @@ def pretrain(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] 
 
     # --- model -----------------------------------------------------------------
     model = build_model(cfg, tokenizer.get_vocab_size(with_added_tokens=True), tokenizer.token_to_id(END_OF_TEXT))
+    if cfg.init_from and not resume:
+        load_weights(model, Path(cfg.init_from))
+        say(f"starting from the weights in {cfg.init_from}")
     model.to(dist.device)
     say(f"model: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters on {dist.device} x {dist.world}")
 

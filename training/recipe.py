@@ -20,6 +20,7 @@ from pathlib import Path
 
 from assistant import locations
 from assistant.errors import CoveError
+from training import shipped
 from training.corpus import STDLIB_EXCLUDED, CorpusEntry, default_corpus, manifest
 
 #: The shipped file's size limit (the repository's budget for the bundled model).
@@ -66,8 +67,13 @@ def packages_within(entries: list[CorpusEntry], megabytes: float | None) -> list
     return chosen
 
 
-def build(preset: str, out: Path, packages: bool, max_steps: int | None, device: str | None, install: bool) -> Path:
-    """Run every step; a run folder with checkpoints is resumed, so `make model` can be re-run after a stop."""
+def build(preset: str, out: Path, packages: bool, max_steps: int | None, device: str | None, install: bool,
+          from_scratch: bool = False) -> Path:
+    """Run every step; a run folder with checkpoints is resumed, so `make model` can be re-run after a stop.
+
+    A new run starts from the bundled model's full-precision weights (and its tokenizer)
+    when they have the preset's shape, so CPU hours add up across runs and machines.
+    """
     from convert.model import convert_checkpoint
     from convert.quantize import quantize
     from convert.verify import sample_files, verify
@@ -85,6 +91,11 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
 
     overrides = {"sources": sources, "out_dir": str(out / "run"), "max_steps": max_steps, "device": device}
     cfg = load_config(preset, overrides=overrides)
+    if not from_scratch and shipped.fits(cfg):
+        cfg = load_config(preset, overrides=overrides | {"init_from": str(shipped.WEIGHTS_DIR),
+                                                         "tokenizer": str(shipped.WEIGHTS_DIR)})
+    else:
+        print(f"training from a random start ({'--from-scratch' if from_scratch else 'the bundled weights have another shape'})")
     result = pretrain(cfg, resume=checkpoint.latest(cfg.out / "checkpoints") is not None)
     if result.interrupted:
         raise CoveError(f"training was interrupted at step {result.step}: run `make model` again to continue")
@@ -102,8 +113,8 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
     print("\n".join(verdict.lines()))
     if not verdict.passed:
         raise CoveError(f"{f16} does not match its checkpoint: see the verdict above")
-    shipped = next((p for p in quantized.values() if p.stat().st_size <= MAX_SHIPPED_BYTES), None)
-    if shipped is None:
+    shipped_file = next((p for p in quantized.values() if p.stat().st_size <= MAX_SHIPPED_BYTES), None)
+    if shipped_file is None:
         raise CoveError(f"no quantized model fits {MAX_SHIPPED_BYTES / 1e6:.0f} MB: pick a smaller preset")
     record = {
         "preset": preset,
@@ -111,19 +122,23 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
         "run": json.loads((cfg.out / "run.json").read_text()) if (cfg.out / "run.json").is_file() else {},
         "steps": result.step,
         "val_loss": result.val_loss,
-        "shipped": shipped.name,
+        "shipped": shipped_file.name,
         "verify": verdict.lines(),
         "corpus": corpus,
         "data": json.loads((cfg.out / "data" / "manifest.json").read_text()).get("counts", {}),
     }
     (out / "model.json").write_text(json.dumps(record, indent=1) + "\n")
     if install:
-        install_model(shipped, out / "model.json")
-    return shipped
+        install_model(shipped_file, out / "model.json", model_dir)
+    return shipped_file
 
 
-def install_model(model: Path, record: Path) -> None:
-    """Put the model (and its record) where the editor path finds it, atomically."""
+def install_model(model: Path, record: Path, model_dir: Path) -> None:
+    """Put the model (and its record) where the editor path finds it, atomically, and its
+    checkpoint's weights in bf16 beside it, for the next run to continue from."""
+    from transformers import AutoModelForCausalLM
+
+    shipped.save_bf16(AutoModelForCausalLM.from_pretrained(model_dir), model_dir)
     target = locations.BUNDLED_MODEL
     target.parent.mkdir(parents=True, exist_ok=True)
     for source, destination in ((record, target.with_suffix(".json")), (model, target)):
@@ -142,9 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, help="override the preset's optimizer steps")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--no-install", action="store_true", help="do not replace the bundled model")
+    parser.add_argument("--from-scratch", action="store_true",
+                        help="start from random weights, not from the bundled model's (assistant/models/cove-default)")
     args = parser.parse_args(argv)
     try:
-        build(args.preset, args.out, args.packages, args.max_steps, args.device, not args.no_install)
+        build(args.preset, args.out, args.packages, args.max_steps, args.device, not args.no_install,
+              args.from_scratch)
     except CoveError as error:
         print(f"cove: error: {error}", file=sys.stderr)
         return 2
