@@ -43,6 +43,9 @@ class TrainConfig:
     max_files: int = 0
     #: Share of files (chosen by path hash) held out for validation and infill evaluation.
     val_fraction: float = 0.05
+    #: Repositories that evaluations ask on (e.g. the line-completion benchmark's): a file
+    #: equal to one of theirs never trains. HumanEval's problems are always kept out.
+    exclude_repos: list[str] = field(default_factory=list)
     #: tokenizer folder to use; empty trains a byte-level BPE on the training split.
     tokenizer: str = ""
     #: Vocabulary size when training a tokenizer.

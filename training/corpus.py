@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 #: License names we accept, as SPDX ids; everything else is left out.
-PERMISSIVE = frozenset({"MIT", "BSD-2-Clause", "BSD-3-Clause", "BSD", "Apache-2.0", "PSF-2.0", "Python-2.0"})
+PERMISSIVE = frozenset({"MIT", "BSD-2-Clause", "BSD-3-Clause", "BSD", "Apache-2.0", "ISC", "PSF-2.0", "Python-2.0"})
 
 #: Trove classifiers -> SPDX id.
 CLASSIFIERS = {
@@ -25,6 +25,7 @@ CLASSIFIERS = {
     "License :: OSI Approved :: BSD License": "BSD",
     "License :: OSI Approved :: Apache Software License": "Apache-2.0",
     "License :: OSI Approved :: Python Software Foundation License": "PSF-2.0",
+    "License :: OSI Approved :: ISC License (ISCL)": "ISC",
 }
 
 #: Free-text `License:` values -> SPDX id, matched whole (case-insensitive).
@@ -32,7 +33,7 @@ LICENSE_TEXTS = {
     "mit": "MIT", "mit license": "MIT", "bsd": "BSD", "bsd-3-clause": "BSD-3-Clause",
     "bsd 3-clause license": "BSD-3-Clause", "3-clause bsd license": "BSD-3-Clause", "bsd-2-clause": "BSD-2-Clause",
     "apache-2.0": "Apache-2.0", "apache 2.0": "Apache-2.0", "apache": "Apache-2.0",
-    "apache 2.0 license": "Apache-2.0", "apache license 2.0": "Apache-2.0", "psf-2.0": "PSF-2.0",
+    "apache 2.0 license": "Apache-2.0", "apache license 2.0": "Apache-2.0", "psf-2.0": "PSF-2.0", "isc": "ISC", "isc license": "ISC",
 }
 
 #: Standard-library folders left out: code-page tables, test data, bundled wheels, docs data.

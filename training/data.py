@@ -1,9 +1,10 @@
 """From repositories to packed, memory-mapped token shards, and from shards to batches.
 
-build_dataset: walk -> filter -> redact -> deduplicate -> split by path hash -> tokenizer
--> objective per file -> tokenize -> pack -> shards + manifest. The manifest carries a
-fingerprint of everything the shards depend on (file contents, settings, tokenizer,
-code version); a rebuild with the same fingerprint reuses the shards as they are.
+build_dataset: walk -> filter -> evaluation data out (training/contamination.py) -> redact
+-> deduplicate -> split by path hash -> tokenizer -> objective per file -> tokenize -> pack
+-> shards + manifest. The manifest carries a fingerprint of everything the shards depend
+on (file contents, settings, tokenizer, code version); a rebuild with the same fingerprint
+reuses the shards as they are.
 
 Batches: fixed rows of `seq_len + 1` tokens cut from the shards (no padding, so the loss
 is only ever on real tokens), visited in a seeded per-epoch order that a step number
@@ -26,6 +27,7 @@ import numpy as np
 from assistant.atomic import write_atomic
 from assistant.errors import CoveError
 from training.config import TrainConfig
+from training.contamination import drop_evaluation, evaluation_exclusions
 from training.dedup import deduplicate
 from training.objectives import Mixture, Objective, fim_tokens_for
 from training.redact import redact
@@ -39,8 +41,8 @@ SHARD_TOKENS = 1 << 27
 #: TrainConfig fields the shards depend on (the rest only affect training).
 DATA_FIELDS = (
     "languages", "exclude_languages", "max_file_bytes", "max_line_length", "max_mean_line_length",
-    "min_alnum_share", "max_files", "near_dup_threshold", "val_fraction", "tokenizer", "vocab_size", "mixture",
-    "max_spans", "fim_line_share", "seed", "seq_len",
+    "min_alnum_share", "max_files", "near_dup_threshold", "val_fraction", "exclude_repos", "tokenizer", "vocab_size",
+    "mixture", "max_spans", "fim_line_share", "seed", "seq_len",
 )
 #: Tokens an infill example adds to its text: sentinels, repository line, end tokens.
 INFILL_OVERHEAD = 16
@@ -197,7 +199,8 @@ def build_dataset(cfg: TrainConfig, folder: Path, log: Callable[[str], None] = p
         raise CoveError("no repositories given: pass one or more repository folders or git URLs")
     folder.mkdir(parents=True, exist_ok=True)
     dropped: Counter = Counter()
-    files = collect(cfg.sources, cfg, folder / "repos", dropped)
+    files = drop_evaluation(collect(cfg.sources, cfg, folder / "repos", dropped),
+                            evaluation_exclusions(cfg.exclude_repos), dropped)
     fingerprint = _fingerprint(cfg, files)
     manifest = _reusable(folder, fingerprint)
     if manifest is not None:

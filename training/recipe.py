@@ -1,6 +1,7 @@
 """`make model`: the bundled default model, built end to end by the project's own tools.
 
-corpus (permissively licensed Python on this machine, with a manifest) -> `cove train`
+corpus (permissively licensed Python on this machine and popular permissive packages'
+source distributions from the package index, with a manifest) -> `cove train`
 (tokenizer, CodeGen2 mixture plus FIM) -> `cove convert` (f16 GGUF) -> `cove quantize`
 (Q8_0, Q4_K_M) -> `cove verify` -> the shipped file in assistant/models/ with a record
 of the config, corpus manifest, seed and library versions beside it.
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from assistant import locations
 from assistant.errors import CoveError
-from training import shipped
+from training import sdists, shipped
 from training.corpus import STDLIB_EXCLUDED, CorpusEntry, default_corpus, manifest
 
 #: The shipped file's size limit (the repository's budget for the bundled model).
@@ -67,8 +68,16 @@ def packages_within(entries: list[CorpusEntry], megabytes: float | None) -> list
     return chosen
 
 
+def held_out_repos() -> list[str]:
+    """The repository benchmarks/line_completion.py asks on (hypothesis): its files never train."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("hypothesis")
+    return [str(Path(spec.origin).parent)] if spec and spec.origin else []
+
+
 def build(preset: str, out: Path, packages: bool, max_steps: int | None, device: str | None, install: bool,
-          from_scratch: bool = False) -> Path:
+          from_scratch: bool = False, fetch: bool = True) -> Path:
     """Run every step; a run folder with checkpoints is resumed, so `make model` can be re-run after a stop.
 
     A new run starts from the bundled model's full-precision weights (and its tokenizer)
@@ -83,13 +92,16 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
 
     out.mkdir(parents=True, exist_ok=True)
     entries = default_corpus()
+    if packages and fetch:
+        entries += sdists.sdist_entries(list(sdists.POPULAR), locations.cache_dir() / "sdists")
     stdlib = stage_stdlib(Path(entries[0].roots[0]), out / "corpus")
     used = packages_within(entries[1:], PACKAGE_MB[preset]) if packages else []
     sources = [str(stdlib)] + [root for e in used for root in e.roots]
     corpus = manifest(entries) | {"packages_used": [e.name for e in used]}
     (out / "corpus.json").write_text(json.dumps(corpus, indent=1) + "\n")
 
-    overrides = {"sources": sources, "out_dir": str(out / "run"), "max_steps": max_steps, "device": device}
+    overrides = {"sources": sources, "out_dir": str(out / "run"), "max_steps": max_steps, "device": device,
+                 "exclude_repos": held_out_repos()}
     cfg = load_config(preset, overrides=overrides)
     if not from_scratch and shipped.fits(cfg):
         cfg = load_config(preset, overrides=overrides | {"init_from": str(shipped.WEIGHTS_DIR),
@@ -154,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/default-model"), help="run folder (default runs/default-model)")
     parser.add_argument("--packages", action=argparse.BooleanOptionalAction, default=True,
                         help="add installed permissive packages to the standard library (default: on)")
+    parser.add_argument("--fetch", action=argparse.BooleanOptionalAction, default=True,
+                        help="add popular permissive packages' source distributions from the package index "
+                             "(cached; offline, the cached ones) (default: on)")
     parser.add_argument("--max-steps", type=int, help="override the preset's optimizer steps")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--no-install", action="store_true", help="do not replace the bundled model")
@@ -162,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         build(args.preset, args.out, args.packages, args.max_steps, args.device, not args.no_install,
-              args.from_scratch)
+              args.from_scratch, args.fetch)
     except CoveError as error:
         print(f"cove: error: {error}", file=sys.stderr)
         return 2
