@@ -123,8 +123,9 @@ class CoveServer(LanguageServer):
 
     # ---- completions -----------------------------------------------------------------
 
-    async def place(self, uri: str, position: types.Position) -> Placement | None:
-        """The completion at `position` of an open document, or None for nothing to show."""
+    def cursor_at(self, uri: str, position: types.Position) -> tuple[TextDocument, Cursor, list[Source]] | None:
+        """The document, a `Cursor` at `position` and the other documents offered as context;
+        None for a document that is not open or that nobody types (too big, binary)."""
         document = self.workspace.text_documents.get(unquote(uri))
         if document is None:
             return None
@@ -136,11 +137,21 @@ class CoveServer(LanguageServer):
         cursor = Cursor(document.uri, document.path, text, normalized, document.version)
         others = [Source(d.path, d.source) for u, d in reversed(self.recent.items())
                   if u != cursor.uri and len(d.source) <= MAX_SOURCE_CHARS][:RECENT_DOCUMENTS]
+        return document, cursor, others
+
+    async def place(self, uri: str, position: types.Position) -> Placement | None:
+        """The completion at `position` of an open document, or None for nothing to show."""
+        found = self.cursor_at(uri, position)
+        if found is None:
+            return None
+        document, cursor, others = found
         completion = await self.completer.complete(cursor, lambda: document.version, others)
         if not completion or document.version != cursor.version:
             return None  # nothing to add, or the document changed while it was written
-        if "\r\n" in source:
+        if "\r\n" in document.source:
             completion = completion.replace("\n", "\r\n")
+        offset = document.offset_at_position(types.Position(position.line, position.character))
+        text, normalized = cursor.text, cursor.offset
         word = _WORD.search(text, text.rfind("\n", 0, normalized) + 1, normalized).group()
         return Placement(completion, client_position(document, offset), word,
                          client_position(document, offset - len(word)))
@@ -198,6 +209,17 @@ def on_did_open(ls: CoveServer, params: types.DidOpenTextDocumentParams) -> None
 
 def on_did_change(ls: CoveServer, params: types.DidChangeTextDocumentParams) -> None:
     ls.remember(params.text_document.uri)
+
+
+async def on_document_highlight(ls: CoveServer, params: types.DocumentHighlightParams) -> list:
+    """Editors ask for highlights where the cursor comes to rest (after opening a file too):
+    the cue to warm the prompt there (Completer.warm). Answers no highlights, once the
+    warm-up has ended (finished, or stopped by a real request)."""
+    found = ls.cursor_at(params.text_document.uri, params.position)
+    if found is not None:
+        _, cursor, others = found
+        await asyncio.shield(ls.completer.warm(cursor, others))
+    return []
 
 
 async def on_inline_completion(ls: CoveServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
@@ -260,6 +282,7 @@ def create_server(settings: Settings | None = None) -> CoveServer:
         (types.WORKSPACE_DID_CHANGE_CONFIGURATION, on_did_change_configuration, None),
         (types.TEXT_DOCUMENT_DID_OPEN, on_did_open, None),
         (types.TEXT_DOCUMENT_DID_CHANGE, on_did_change, None),
+        (types.TEXT_DOCUMENT_DOCUMENT_HIGHLIGHT, on_document_highlight, None),
         (types.TEXT_DOCUMENT_INLINE_COMPLETION, on_inline_completion, types.InlineCompletionOptions()),
         (types.TEXT_DOCUMENT_COMPLETION, on_completion,
          types.CompletionOptions(trigger_characters=list(server.completer.settings.trigger_characters))),
