@@ -38,9 +38,12 @@ import difflib
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
-#: Shortest run of cached tokens worth keeping at a new position. Shorter matches after
-#: an edit are mostly coincidences (an indentation token, a bracket) whose cells carry
-#: unrelated context; benchmarks/kv_shift.py measures what a run costs and saves.
+#: Shortest run of cached tokens kept at a new position. Speed sets no floor: a run costs
+#: two metadata updates and its share of one K-shift pass at the next decode, far less
+#: than evaluating a single token (benchmarks/keystroke_latency.py: a PSM keystroke that
+#: keeps ~130 shifted suffix tokens and evaluates 2 has the time to first token of a
+#: 2-token evaluation). Quality does: shorter matches after an edit are mostly
+#: coincidences (an indentation token, a bracket) whose cells carry unrelated context.
 MIN_RUN = 4
 #: Runs kept per request; each is parked in a sequence of its own (llama.cpp allows 256).
 MAX_RUNS = 32
