@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("assistant.commands.chat", "chat with the model in the terminal (the default job of `make run`)"),
     "complete": ("assistant.commands.complete", "fill in code at a cursor position in a file and print it"),
     "lsp": ("lsp.command", "run the language server that gives editors inline completions"),
+    "stats": ("assistant.commands.stats", "acceptance rate, accepted characters per hour and latency of editor completions"),
     "doctor": ("assistant.commands.doctor", "check the installation and the model, with a one-shot infill self-test"),
     "bench": ("assistant.commands.bench", "measure prompt and generation speed of a model on this machine"),
     "models": ("assistant.commands.models", "list local models, show a catalogue of code models, pull or remove one"),

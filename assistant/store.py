@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from assistant.atomic import write_atomic
+from assistant.database import Migration, NewerSchema, connect, schema_version
 from assistant.chat import Role, display_markdown
 from assistant.errors import CoveError
 
@@ -97,9 +98,6 @@ def _v2_search_index(db: sqlite3.Connection) -> str:
         """
 
 
-#: A schema upgrade: the SQL script that takes a file one version up (the connection is
-#: there to probe features).
-Migration = Callable[[sqlite3.Connection], str]
 #: Schema upgrades in order: MIGRATIONS[v] takes a file from version v to v + 1.
 MIGRATIONS: tuple[Migration, ...] = (_v1_tables, _v2_search_index)
 
@@ -119,39 +117,16 @@ class Store:
     def __init__(self, path: Path, *, migrations: tuple[Migration, ...] = MIGRATIONS):
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit: each statement is durable on its own; multi-statement changes
-            # use explicit transactions below.
-            self._db = sqlite3.connect(path, isolation_level=None)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._migrate(migrations)
+            self._db = connect(path, migrations)
+        except NewerSchema as error:
+            raise CoveError(f"chat history {path} has {error}: upgrade cove or pass --db NEW_FILE") from None
         except sqlite3.DatabaseError as error:
             raise CoveError(f"chat history {path} cannot be opened ({error}): move it aside or pass --db NEW_FILE") from None
         self.full_text = self._table_exists("messages_fts")
 
-    def _migrate(self, migrations: tuple[Migration, ...]) -> None:
-        version = self.schema_version
-        if version > len(migrations):
-            raise CoveError(
-                f"chat history {self.path} has schema version {version}, newer than this cove "
-                f"understands ({len(migrations)}): upgrade cove or pass --db NEW_FILE"
-            )
-        for target, migration in enumerate(migrations[version:], start=version + 1):
-            # One transaction per step: a failed upgrade leaves the file at the last good version.
-            try:
-                self._db.executescript(
-                    f"BEGIN IMMEDIATE;\n{migration(self._db)}\nPRAGMA user_version = {target};\nCOMMIT;"
-                )
-            except BaseException:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-
     @property
     def schema_version(self) -> int:
-        return self._db.execute("PRAGMA user_version").fetchone()[0]
+        return schema_version(self._db)
 
     def _table_exists(self, name: str) -> bool:
         row = self._db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone()

@@ -1,4 +1,4 @@
-"""Arguments every model-using command shares, and the engine they describe."""
+"""Arguments every model-using command shares, the engine they describe, and table output."""
 
 from __future__ import annotations
 
@@ -34,3 +34,10 @@ def load_engine(args: argparse.Namespace):
 
     config, sources = engine_config_from_args(args)
     return Engine.load(config, sources)
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """Rows under a header, in columns as wide as their widest cell."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

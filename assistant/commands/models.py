@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from assistant import catalogue, hub, locations
+from assistant.commands.common import print_table
 from assistant.config import load_engine_config
 from assistant.errors import CoveError
 
@@ -39,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"removed {path}")
         print(f"freed {freed / 1e6:,.1f} MB")
     elif args.catalogue:
-        _print_table(["model", "pull with", "size", "RAM", "FIM format", "chat", "note"], _catalogue_rows())
+        print_table(["model", "pull with", "size", "RAM", "FIM format", "chat", "note"], _catalogue_rows())
     else:
-        _print_table(["model", "path", "size", "architecture", "FIM format", "chat"], _local_rows())
+        print_table(["model", "path", "size", "architecture", "FIM format", "chat"], _local_rows())
     return 0
 
 
@@ -90,9 +91,3 @@ def _size(size: int) -> str:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
-
-
-def _print_table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
