@@ -2,7 +2,9 @@
 
 Precedence, highest first: command-line flags, `COVE_*` environment variables, the
 `[engine]` table of the config file (`$XDG_CONFIG_HOME/cove/config.toml`, or the file
-`COVE_CONFIG` names), then the defaults below.
+`COVE_CONFIG` names), then the defaults below. With no model set by any of them, the
+model `cove finetune` registered for the workspace's repository comes before the
+bundled one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant import hub, locations
+from assistant import hub, locations, registry
 from assistant.errors import CoveError, ModelError
 
 
@@ -35,9 +37,13 @@ class EngineConfig:
     fim_format: str = "auto"
     #: Optional GGUF LoRA adapter applied on top of the model.
     lora: Path | None = None
+    #: A file or folder being worked on (the LSP's workspace root, `cove complete`'s file;
+    #: None: the current folder): when no model is set, the model `cove finetune`
+    #: registered for its repository is used (assistant/registry.py).
+    workspace: Path | None = None
 
     def __post_init__(self) -> None:
-        for name in ("model", "lora"):
+        for name in ("model", "lora", "workspace"):
             value = getattr(self, name)
             if isinstance(value, str):
                 setattr(self, name, Path(value).expanduser() if value else None)
@@ -99,6 +105,9 @@ def resolve_model(config: EngineConfig, sources: dict[str, str] | None = None) -
             spec = hub.parse_spec(str(config.model))
             return hub.resolve(spec), f"{reason}: hf:{spec} from the Hugging Face cache"
         return config.model, reason
+    registered = registry.registration_for(config.workspace or Path.cwd())
+    if registered is not None:
+        return Path(registered.model), f"fine-tuned for repository {registered.repository} (cove finetune)"
     if locations.BUNDLED_MODEL.is_file():
         return locations.BUNDLED_MODEL, "bundled default model"
     raise ModelError(

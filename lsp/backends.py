@@ -92,7 +92,8 @@ class LocalBackend:
         from assistant.engine import Engine
 
         config, sources = load_engine_config(
-            model=settings.model or None, n_ctx=settings.n_ctx, fim_format=settings.fim_format
+            model=settings.model or None, n_ctx=settings.n_ctx, fim_format=settings.fim_format,
+            workspace=settings.workspace or None,
         )
         return cls(Engine.load(config, sources))
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from lsprotocol import types
+from pygls import uris
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
@@ -183,6 +184,9 @@ def client_position(document: TextDocument, offset: int) -> types.Position:
 
 def on_initialize(ls: CoveServer, params: types.InitializeParams) -> None:
     ls.apply_settings(params.initialization_options)
+    root = params.root_uri or (params.workspace_folders[0].uri if params.workspace_folders else None)
+    if root and root.startswith("file:") and not ls.completer.settings.workspace:  # picks a fine-tuned model
+        ls.apply_settings({"workspace": uris.to_fs_path(root)})
     trigger = list(ls.completer.settings.trigger_characters)
     ls.protocol.fm.feature_options[types.TEXT_DOCUMENT_COMPLETION] = types.CompletionOptions(trigger_characters=trigger)
 

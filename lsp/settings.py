@@ -34,6 +34,10 @@ class Settings:
     #: GGUF model file for the local backend; empty resolves like `cove chat` does
     #: (COVE_MODEL, config file, the bundled default).
     model: str = ""
+    #: Folder whose repository's fine-tuned model (`cove finetune`) is used when `model` is
+    #: empty and no COVE_MODEL or config file names one; default: the editor's workspace
+    #: root (`initialize`'s rootUri or first workspace folder).
+    workspace: str = ""
     #: Context window of the local model, in tokens.
     n_ctx: int = 2048
     #: Infill format: auto (detected from the model) or codegen2, psm:FAMILY, spm:FAMILY, a template.

@@ -1,9 +1,11 @@
-"""`cove finetune`: LoRA on a checkpoint folder or a GGUF, replay, before/after report, merge."""
+"""`cove finetune`: LoRA on a checkpoint folder or a GGUF, replay, before/after report, merge, resume."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -27,12 +29,19 @@ def replay_repo(root: Path) -> Path:
 def config(tmp_path: Path, base: Path, **overrides) -> FinetuneConfig:
     values = {"sources": [str(user_repo(tmp_path / "user"))], "replay_sources": [str(replay_repo(tmp_path / "general"))],
               "base": str(base), "out_dir": str(tmp_path / "run"), "seq_len": 64, "lr": 1e-2, "min_lr": 1e-3,
-              "report_infill_tasks": 3, "report_humaneval_tasks": 2, **overrides}
+              "report_line_tasks": 2, "report_humaneval_tasks": 2, "method": "lora", **overrides}
     return load_config("tiny", overrides=values, base=FinetuneConfig)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def data_home(tmp_path_factory):
+    """Registrations go to a data folder of the tests' own, never the user's."""
+    with mock.patch.dict(os.environ, {"XDG_DATA_HOME": str(tmp_path_factory.mktemp("data"))}):
+        yield
+
+
 @pytest.fixture(scope="module")
-def finetuned(tmp_path_factory, tiny_model) -> tuple[Path, dict]:
+def finetuned(tmp_path_factory, tiny_model, data_home) -> tuple[Path, dict]:
     tmp = tmp_path_factory.mktemp("ft")
     outcome = finetune(config(tmp, tiny_model, merge=True), log=lambda _: None)
     return tmp / "run", outcome
@@ -41,8 +50,10 @@ def finetuned(tmp_path_factory, tiny_model) -> tuple[Path, dict]:
 def test_report_compares_base_and_adapted_on_every_metric(finetuned):
     run, outcome = finetuned
     report = json.loads((run / "report.json").read_text())
-    assert set(report["before"]) == set(report["after"]) == {
-        "heldout_loss", "heldout_bits_per_byte", "heldout_infill_exact_match", "humaneval_single_line_infill"}
+    editor = {f"{figure}_{kind}" for figure in ("exact", "kept") for kind in ("mid-line", "fresh-line")}
+    assert set(report["before"]) == set(report["after"]) == editor | {
+        "heldout_loss", "heldout_bits_per_byte", "general_bits_per_byte", "humaneval_single_line_infill"}
+    assert set(report["modes"]["before"]) == {"auto", *report["modes"]["after"]}
     assert outcome["after"] == report["after"]
 
 
@@ -73,11 +84,11 @@ def test_only_lora_weights_are_checkpointed(finetuned):
 
 @pytest.mark.slow
 def test_gguf_base_is_dequantized_and_adapted(tmp_path, tiny_gguf):
-    outcome = finetune(config(tmp_path, tiny_gguf, max_steps=4, warmup_steps=1, report_infill_tasks=0,
+    outcome = finetune(config(tmp_path, tiny_gguf, max_steps=4, warmup_steps=1, report_line_tasks=0,
                               report_humaneval_tasks=0), log=lambda _: None)
     assert outcome["after"]["heldout_loss"] < outcome["before"]["heldout_loss"]
     assert json.loads((tmp_path / "run" / "adapter" / "adapter_config.json").read_text())["r"] == 32
-    assert (tmp_path / "run" / "tokenizer" / "tokenizer.json").is_file()
+    assert (tmp_path / "run" / "base" / "tokenizer.json").is_file()
 
 
 class Numbered:
@@ -106,6 +117,8 @@ def test_every_batch_holds_the_replay_share():
     ({"base": ""}, "no base model"),
     ({"lora_targets": "everything"}, "lora_targets"),
     ({"replay_share": 1.0}, "replay_share"),
+    ({"method": "some"}, "method"),
+    ({"epochs": 0}, "epochs"),
 ])
 def test_bad_finetune_settings_name_the_problem(tmp_path, override, message):
     with pytest.raises(CoveError, match=message):

@@ -1,28 +1,35 @@
-"""`cove finetune`: LoRA-adapt a model to the user's repositories without forgetting general code.
+"""`cove finetune`: adapt a model to the user's repository, ending in a model the editor uses.
 
-setup -> data (the user's repositories in the base's tokenizer, plus a replay share of
-general code) -> base model -> "before" report -> LoRA (peft) -> loop.fit -> "after"
-report -> adapter (and, asked for, the merged model). Forgetting is the known failure of
-fine-tuning code models on one repository: replay and the before/after report are the
-guard and the check.
+setup -> base (a GGUF is dequantized into a float transformers folder in the run folder,
+so training, merging and conversion all start from one) -> data (the repository in the
+base's tokenizer, plus a replay share of general code) -> "before" report -> full
+fine-tuning (small models) or LoRA (large ones) -> loop.fit, its length sized to the
+repository and capped by a time budget -> "after" report -> GGUF (converted, verified,
+quantized, best infill mode per request kind written in) -> registered for the
+repository (assistant/registry.py). Forgetting is the known failure of fine-tuning code
+models on one repository: replay and the before/after report are the guard and the check.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 import shutil
 import sysconfig
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from assistant.errors import CoveError
-from training.config import TrainConfig
 from assistant.atomic import write_atomic
+from assistant.errors import CoveError
+from training import finetune_report as reports
+from training.config import TrainConfig
 from training.data import Batches, Stream, TokenRows, build_dataset, read_val_files
-from training.evaluate import LoadedModel, infill_exact_match, infill_format, infill_tasks, load_model, text_loss
-from training.loop import fit, save_model_folder
+from training.evaluate import LoadedModel, load_model
+from training.loop import fit, save_model_folder, to_device, token_loss
 from training.metrics import provenance
 from training.parallel import setup_distributed
 
@@ -32,17 +39,30 @@ TARGETS: dict[str, list[str] | str] = {
     "mlp": ["gate_proj", "up_proj", "down_proj"],
     "all-linear": "all-linear",
 }
+METHODS = ("auto", "full", "lora")
 
 #: General code to replay when the user names none: the Python standard library.
 DEFAULT_REPLAY = str(Path(sysconfig.get_paths()["stdlib"]))
+#: Share of the replay files held out (by path) to measure forgetting on. training/data.py
+#: samples max_files by the same path hash that splits, so the sample is the files of lowest
+#: hash and holds more than this share: 400 of the ~1,800 standard-library files keep ~40.
+REPLAY_VAL_FRACTION = 0.02
+#: Share of the time budget the schedule is sized to: the rest absorbs a slower step.
+BUDGET_MARGIN = 0.9
 
 
 @dataclass
 class FinetuneConfig(TrainConfig):
-    """TrainConfig plus the base model, LoRA, replay and report settings (personal-copilot defaults)."""
+    """TrainConfig plus the base model, method, length, replay and report settings."""
 
     #: The model to adapt: a transformers checkpoint folder or a GGUF file.
     base: str = ""
+    #: full (every weight), lora (adapters), or auto: full below full_max_params, else LoRA.
+    method: str = "auto"
+    #: Largest model auto fine-tunes in full: below it full training is ~4x faster per
+    #: token than LoRA on a CPU (no adapter matmuls) and its optimizer state fits easily.
+    full_max_params: int = 100_000_000
+    #: LoRA settings (personal-copilot's).
     lora_r: int = 32
     lora_alpha: int = 64
     lora_dropout: float = 0.1
@@ -54,30 +74,53 @@ class FinetuneConfig(TrainConfig):
     replay_sources: list[str] = field(default_factory=list)
     #: Most replay files used (a deterministic sample by path hash; 0 for all).
     replay_max_files: int = 400
-    #: Also save base + adapter merged into one transformers folder.
+    #: LoRA: also keep base + adapter merged as a transformers folder (merged/). The GGUF
+    #: is written either way.
     merge: bool = False
-    #: Tasks per infill metric in the before/after report (0 skips the metric).
-    report_infill_tasks: int = 40
-    report_humaneval_tasks: int = 40
+    #: Passes over the repository's training files when max_steps is 0 (the default):
+    #: repeating data up to ~4 times is nearly as good as fresh data (field notes).
+    epochs: float = 4.0
+    #: Wall-clock budget of training, in minutes (0: none): the schedule is sized to fit
+    #: it from a measured step time, and training stops when it runs out.
+    minutes: float = 15.0
+    #: Editor requests per kind (mid-line, fresh line) in the before/after report (0 skips).
+    report_line_tasks: int = 100
+    #: HumanEval single-line infill tasks in the report (0 skips: ~1 s a task on a CPU,
+    #: and small models score 0 there before and after).
+    report_humaneval_tasks: int = 0
+    #: llama.cpp quantization of the finished GGUF.
+    quant: str = "Q8_0"
+    #: Make the finished GGUF the model of the repositories trained on (local folders).
+    register: bool = True
     # Finetuning defaults that differ from pretraining.
     out_dir: str = "runs/finetune"
     lr: float = 3e-4
     min_lr: float = 3e-5
-    max_steps: int = 300
+    #: 0: sized to the repository (epochs), capped by minutes.
+    max_steps: int = 0
+    #: At most a tenth of a sized run.
     warmup_steps: int = 30
     eval_every: int = 50
     ckpt_every: int = 50
 
     def __post_init__(self) -> None:
+        if self.max_steps == 0 or self.warmup_steps >= self.max_steps:
+            # Sized once the repository is read, warmup cut to a tenth (`sized`): check the rest now.
+            dataclasses.replace(self, max_steps=self.warmup_steps + 1)
+            return
         super().__post_init__()
         if not self.base:
             raise CoveError("no base model: pass --base MODEL (a transformers folder or a .gguf file)")
+        if self.method not in METHODS:
+            raise CoveError(f"method {self.method!r} is unknown: use one of {', '.join(METHODS)}")
         if self.lora_targets not in TARGETS:
             raise CoveError(f"lora_targets {self.lora_targets!r} is unknown: use one of {', '.join(TARGETS)}")
         if self.fsdp:
-            raise CoveError("fsdp is for pretraining large models; LoRA finetuning keeps the base whole: set fsdp = false")
+            raise CoveError("fsdp is for pretraining large models; finetuning keeps the model whole: set fsdp = false")
         if not 0 <= self.replay_share < 1:
             raise CoveError(f"replay_share {self.replay_share} must be in [0, 1), e.g. 0.2")
+        if self.epochs <= 0 or self.minutes < 0:
+            raise CoveError(f"epochs {self.epochs} must be above 0 and minutes {self.minutes} at least 0 (0: no limit)")
 
 
 def check_gguf_base(base: Path) -> None:
@@ -94,106 +137,208 @@ def check_gguf_base(base: Path) -> None:
                         f"a GGUF supports {', '.join(supported)}; pass a model of one of those")
 
 
-def base_tokenizer_dir(cfg: FinetuneConfig, run: Path) -> Path:
-    """A folder with the base's tokenizer.json (written from the GGUF when the base is one)."""
+def base_folder(cfg: FinetuneConfig, run: Path, reuse: bool) -> Path:
+    """The base as a float transformers folder with its tokenizer: the base itself, or a
+    GGUF dequantized into run/base (a model loaded from a GGUF stays marked quantized in
+    transformers and cannot be saved or merged, so its weights move into a plain one)."""
     base = Path(cfg.base)
-    if (base / "tokenizer.json").is_file():
+    if (base / "config.json").is_file() and (base / "tokenizer.json").is_file():
         return base
     if base.suffix != ".gguf" or not base.is_file():
         raise CoveError(f"base {base} is neither a transformers checkpoint folder nor a .gguf file: pass one of those")
     check_gguf_base(base)
-    from transformers import AutoTokenizer
+    out = run / "base"
+    if reuse and (out / "config.json").is_file():
+        return out
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = run / "tokenizer"
-    AutoTokenizer.from_pretrained(str(base.parent), gguf_file=base.name).save_pretrained(str(folder))
-    return folder
+    loaded = AutoModelForCausalLM.from_pretrained(str(base.parent), gguf_file=base.name, dtype=torch.float32)
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    config.architectures = [type(loaded).__name__]
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(loaded.state_dict())
+    tmp = run / ".base.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    plain.save_pretrained(tmp)
+    AutoTokenizer.from_pretrained(str(base.parent), gguf_file=base.name).save_pretrained(str(tmp))
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
 
 
-def report(lm: LoadedModel, cfg: FinetuneConfig, val_files: list[dict]) -> dict[str, float]:
-    """Held-out loss and single-line infill exact match on the user's files; HumanEval single-line infill."""
-    from training.humaneval import single_line_infill
+def seconds_per_step(model, batches: Batches, cfg: FinetuneConfig, device) -> float:
+    """One optimizer step's forward and backward passes, timed after a first untimed one
+    (allocation); the gradients are dropped."""
+    accum = cfg.global_batch // cfg.micro_batch
 
-    results: dict[str, float] = {}
-    if val_files:
-        results["heldout_loss"], results["heldout_bits_per_byte"] = text_loss(lm, [f["text"] for f in val_files], cfg.seq_len)
-    fmt = infill_format(lm.tokenizer.get_vocab(with_added_tokens=True))
-    if fmt is not None and cfg.report_infill_tasks and val_files:
-        tasks = infill_tasks([(f["path"], f["text"]) for f in val_files], cfg.report_infill_tasks, multiline=False, seed=cfg.seed)
-        results["heldout_infill_exact_match"] = infill_exact_match(lm, fmt, tasks, single_line=True)
-    if fmt is not None and cfg.report_humaneval_tasks:
-        results["humaneval_single_line_infill"] = single_line_infill(lm, fmt, cfg.report_humaneval_tasks)
-    return results
+    def passes() -> None:
+        for micro in range(accum):
+            token_loss(model, to_device(batches.micro_batch(0, micro, cfg.micro_batch), device), batches.pad_id).backward()
+
+    passes()
+    began = time.perf_counter()
+    passes()
+    model.zero_grad(set_to_none=True)
+    return time.perf_counter() - began
 
 
-def format_report(before: dict[str, float], after: dict[str, float]) -> str:
-    lines = [f"{'metric':<32} {'base':>10} {'adapted':>10} {'change':>10}"]
-    for name in before:
-        lines.append(f"{name:<32} {before[name]:>10.4f} {after[name]:>10.4f} {after[name] - before[name]:>+10.4f}")
-    return "\n".join(lines)
+def sized(cfg: FinetuneConfig, user_rows: int, user_rows_per_step: int, step_s: float | None) -> FinetuneConfig:
+    """The schedule: `epochs` over the user's rows unless max_steps is given, cut to what
+    fits the time budget at `step_s` seconds a step."""
+    steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * user_rows / max(1, user_rows_per_step)))
+    if cfg.minutes and step_s:
+        steps = max(1, min(steps, int(cfg.minutes * 60 * BUDGET_MARGIN / step_s)))
+    return dataclasses.replace(cfg, max_steps=steps, warmup_steps=min(cfg.warmup_steps, steps // 10))
+
+
+def trainable(model, cfg: FinetuneConfig, say: Callable[[str], None]):
+    """The model to train: itself (full) or wrapped with LoRA adapters."""
+    import torch
+
+    size = sum(p.numel() for p in model.parameters())
+    method = cfg.method if cfg.method != "auto" else ("full" if size < cfg.full_max_params else "lora")
+    torch.manual_seed(cfg.seed)
+    if method == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                                 target_modules=TARGETS[cfg.lora_targets], task_type="CAUSAL_LM"))
+    model.train()
+    count = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    say(f"{method} fine-tuning of a {size / 1e6:.1f}M-parameter model: {count:,} trainable parameters")
+    return model, method
 
 
 def finetune(cfg: FinetuneConfig, resume: bool = False, log: Callable[[str], None] = print) -> dict:
     import torch
-    from peft import LoraConfig, get_peft_model
 
-    # --- setup -----------------------------------------------------------------
+    # --- setup and base ----------------------------------------------------------------
+    started = time.perf_counter()
     dist = setup_distributed(cfg.device)
     say = log if dist.main else (lambda _: None)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     run = cfg.out
     run.mkdir(parents=True, exist_ok=True)
-    tokenizer_dir = base_tokenizer_dir(cfg, run)
-    cfg = dataclasses.replace(cfg, tokenizer=str(tokenizer_dir))
-    if dist.main:
-        write_atomic(run / "run.json", json.dumps({"config": cfg.to_dict(), "provenance": provenance()}, indent=1) + "\n")
+    say(f"base: {cfg.base}")
+    base = base_folder(cfg, run, reuse=resume)
+    cfg = dataclasses.replace(cfg, tokenizer=str(base))
 
-    # --- data: the user's code, plus general code to replay ---------------------
+    # --- data: the user's code, plus general code to replay ------------------------------
+    say("reading the repository and the general code to replay")
     user = build_dataset(cfg, run / "data", say)
     replay_rows = round(cfg.global_batch * cfg.replay_share)
-    streams = [Stream(TokenRows(run / "data", user, "train", cfg.seq_len), cfg.global_batch - replay_rows)]
+    user_stream = Stream(TokenRows(run / "data", user, "train", cfg.seq_len), cfg.global_batch - replay_rows)
+    streams = [user_stream]
+    general_val: list[dict] = []
     if replay_rows:
-        replay_cfg = dataclasses.replace(cfg, sources=cfg.replay_sources or [DEFAULT_REPLAY], val_fraction=0.0,
-                                         max_files=cfg.replay_max_files)
+        replay_cfg = dataclasses.replace(cfg, sources=cfg.replay_sources or [DEFAULT_REPLAY],
+                                         val_fraction=REPLAY_VAL_FRACTION, max_files=cfg.replay_max_files)
         replay = build_dataset(replay_cfg, run / "replay", say)
         streams.append(Stream(TokenRows(run / "replay", replay, "train", cfg.seq_len), replay_rows))
+        general_val = read_val_files(run / "replay")
     batches = Batches(streams, cfg.seed)
     val_rows = TokenRows(run / "data", user, "val", cfg.seq_len)
-    val_files = read_val_files(run / "data")
+    user_val = read_val_files(run / "data")
+    tasks = reports.line_tasks(user_val, cfg.report_line_tasks, cfg.seed)
+    samples = {f["path"]: f["text"] for f in (user_val + general_val)[:8]}
 
-    # --- base model and its report ------------------------------------------------
-    lm = load_model(Path(cfg.base), device=str(dist.device.type))
+    # --- the base and its report --------------------------------------------------------
+    lm = load_model(base, device=str(dist.device.type))
     before_file = run / "report_before.json"
     if dist.main and not (resume and before_file.is_file()):
-        write_atomic(before_file, json.dumps(report(lm, cfg, val_files), indent=1) + "\n")
+        base_gguf = Path(cfg.base) if Path(cfg.base).suffix == ".gguf" else None
+        if base_gguf is None:
+            say("converting the base to GGUF to measure it as the editor runs it")
+            from convert.export import export_gguf
+
+            base_gguf = export_gguf(base, run / "base.gguf", samples, cfg.quant).path
+        say("before: held-out loss and general code")
+        figures = reports.general_figures(lm, user_val, general_val, cfg.seq_len, cfg.report_humaneval_tasks)
+        editor, table, _ = reports.measure("before", base_gguf, tasks, with_auto=True, progress=cfg.progress)
+        write_atomic(before_file, json.dumps({"figures": editor | figures, "modes": table}, indent=1) + "\n")
     before = json.loads(before_file.read_text()) if dist.main else {}
 
-    # --- LoRA ----------------------------------------------------------------------
-    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=TARGETS[cfg.lora_targets], task_type="CAUSAL_LM")
-    torch.manual_seed(cfg.seed)
-    model = get_peft_model(lm.model, lora)
-    model.train()
-    say(f"LoRA: {sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters, "
-        f"{replay_rows}/{cfg.global_batch} rows per batch replayed")
-    result = fit(model, cfg, batches, val_rows, dist, resume=resume, log=say)
-
-    # --- after: report, adapter, merged model --------------------------------------------
-    outcome: dict = {"step": result.step, "interrupted": result.interrupted}
-    if dist.main and not result.interrupted:
-        model.eval()
-        after = report(LoadedModel(model, lm.tokenizer, lm.device), cfg, val_files)
-        tmp = run / ".adapter.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(str(tmp))
-        shutil.rmtree(run / "adapter", ignore_errors=True)
-        tmp.rename(run / "adapter")
-        if cfg.merge:
-            save_model_folder(model.merge_and_unload(), tokenizer_dir, run / "merged")
-        if before:
-            say(format_report(before, after))
-        write_atomic(run / "report.json", json.dumps({"before": before, "after": after}, indent=1) + "\n")
-        outcome.update(before=before, after=after)
+    # --- training ------------------------------------------------------------------------
+    model, method = trainable(lm.model, cfg, say)
+    schedule_file = run / "schedule.json"
+    if resume and schedule_file.is_file():
+        cfg = dataclasses.replace(cfg, **json.loads(schedule_file.read_text()))
+    else:
+        step_s = seconds_per_step(model, batches, cfg, dist.device) if cfg.minutes else None
+        cfg = sized(cfg, len(user_stream.rows), user_stream.per_batch, step_s)
+        write_atomic(schedule_file, json.dumps({"max_steps": cfg.max_steps, "warmup_steps": cfg.warmup_steps}) + "\n")
+    if dist.main:
+        write_atomic(run / "run.json", json.dumps({"config": cfg.to_dict(), "provenance": provenance()}, indent=1) + "\n")
+    say(f"training {cfg.max_steps} steps ({replay_rows}/{cfg.global_batch} rows of each replayed)"
+        + (f", at most {cfg.minutes:g} minutes" if cfg.minutes else ""))
+    deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes else math.inf
+    result = fit(model, cfg, batches, val_rows, dist, resume=resume, log=say,
+                 should_stop=lambda: time.monotonic() >= deadline)
+    out_of_time = result.interrupted and time.monotonic() >= deadline
+    outcome: dict = {"step": result.step, "interrupted": result.interrupted and not out_of_time}
+    if dist.main and not outcome["interrupted"]:
+        if out_of_time:
+            say(f"time budget of {cfg.minutes:g} minutes used up at step {result.step} of {cfg.max_steps}")
+        outcome.update(finish(cfg, run, model, method, lm, base, before, user_val, general_val, tasks, samples, say))
+        outcome["training"] = {"method": method, "steps": result.step, "max_steps": cfg.max_steps,
+                               "stopped_by_time_budget": out_of_time}
+        outcome["seconds"] = round(time.perf_counter() - started)
+        write_atomic(run / "report.json", json.dumps({k: outcome[k] for k in (
+            "before", "after", "modes", "best_modes", "training", "model", "registered", "seconds")}, indent=1) + "\n")
     dist.barrier()
     dist.close()
     return outcome
+
+
+def finish(cfg: FinetuneConfig, run: Path, model, method: str, lm: LoadedModel, base: Path, before: dict,
+           user_val: list[dict], general_val: list[dict], tasks: list, samples: dict[str, str],
+           say: Callable[[str], None]) -> dict:
+    """After training: the general figures, the final transformers folder, its GGUF with the
+    best infill modes written in, the editor figures on it, and the registration."""
+    from convert.export import export_gguf
+    from convert.metadata import write_best_modes
+
+    model.eval()
+    say("after: held-out loss and general code")
+    figures = reports.general_figures(LoadedModel(model, lm.tokenizer, lm.device), user_val, general_val,
+                                      cfg.seq_len, cfg.report_humaneval_tasks)
+    if method == "lora":
+        _save_adapter(model, run / "adapter")
+        folder = save_model_folder(model.merge_and_unload(), base, run / "merged")
+    else:
+        folder = save_model_folder(model, base, run / "model")
+    repositories = [Path(s).expanduser() for s in cfg.sources if Path(s).expanduser().is_dir()]
+    name = f"{Path(cfg.base).stem}+{repositories[0].resolve().name}" if repositories else None
+    say("converting, verifying and quantizing the adapted model")
+    gguf = export_gguf(folder, run / f"model-{cfg.quant.lower()}.gguf", samples, cfg.quant, name=name).path
+    if method == "lora" and not cfg.merge:
+        shutil.rmtree(folder)
+    editor, table, best = reports.measure("after", gguf, tasks, with_auto=False, progress=cfg.progress)
+    if best:
+        write_best_modes(gguf, best)
+    after = editor | figures
+    say(reports.format_report(before["figures"], after))
+    report = {"before": before["figures"], "after": after, "modes": {"before": before["modes"], "after": table},
+              "best_modes": best, "model": str(gguf)}
+    registered = []
+    if cfg.register:
+        from assistant.registry import register
+
+        for repository in repositories:
+            entry = register(repository, gguf, report)
+            registered.append(entry.repository)
+            say(f"registered {entry.model} for {entry.repository}: `cove lsp`, `cove complete` and `cove chat` "
+                "use it there unless --model, COVE_MODEL or the config file name another")
+    return report | {"registered": registered}
+
+
+def _save_adapter(model, out: Path) -> None:
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)

@@ -20,19 +20,20 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lora", type=Path, metavar="ADAPTER.gguf", help="GGUF LoRA adapter to apply")
 
 
-def engine_config_from_args(args: argparse.Namespace):
-    """The engine settings with the command line laid over environment and config file."""
+def engine_config_from_args(args: argparse.Namespace, workspace: Path | None = None):
+    """The engine settings with the command line laid over environment and config file;
+    `workspace` (default: the current folder) picks a repository's fine-tuned model."""
     return load_engine_config(
         model=args.model, n_ctx=args.n_ctx, n_threads=args.threads,
-        n_gpu_layers=args.gpu_layers, fim_format=args.fim_format, lora=args.lora,
+        n_gpu_layers=args.gpu_layers, fim_format=args.fim_format, lora=args.lora, workspace=workspace,
     )
 
 
-def load_engine(args: argparse.Namespace):
+def load_engine(args: argparse.Namespace, workspace: Path | None = None):
     """Load the model the arguments describe (ModelError with a one-line reason otherwise)."""
     from assistant.engine import Engine
 
-    config, sources = engine_config_from_args(args)
+    config, sources = engine_config_from_args(args, workspace)
     return Engine.load(config, sources)
 
 

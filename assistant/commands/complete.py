@@ -60,7 +60,7 @@ def settings_from_args(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     prefix, suffix, path = _read_input(args)
     settings = settings_from_args(args)
-    engine = load_engine(args)
+    engine = load_engine(args, workspace=path)  # a file in a fine-tuned repository gets its model
     completion, record = asyncio.run(_complete(engine, settings, prefix, suffix, path))
     if args.json:
         report = {"text": completion, "model": engine.model_name, "format": engine.fim.name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from assistant import catalogue, hub, locations
+from assistant import catalogue, hub, locations, registry
 from assistant.commands.common import print_table
 from assistant.config import load_engine_config
 from assistant.errors import CoveError
@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         print_table(["model", "pull with", "size", "RAM", "FIM format", "chat", "note"], _catalogue_rows())
     else:
         print_table(["model", "path", "size", "architecture", "FIM format", "chat"], _local_rows())
+        for entry in registry.registrations():
+            print(_report_line(entry))
     return 0
 
 
@@ -57,7 +59,26 @@ def _catalogue_rows() -> list[list[str]]:
 def _local_rows() -> list[list[str]]:
     rows = [_describe("bundled", locations.BUNDLED_MODEL)] if locations.BUNDLED_MODEL.is_file() else []
     rows += _configured_rows()
+    rows += [_describe(f"fine-tuned for {entry.repository}", Path(entry.model)) for entry in registry.registrations()]
     return rows + [_describe(f"hf:{spec}", file.file_path) for spec, file in hub.cached_ggufs()]
+
+
+def _report_line(entry: registry.Registration) -> str:
+    """What `cove finetune` measured for a registered model, before -> after."""
+    import json
+
+    try:
+        report = json.loads(Path(entry.report).read_text())
+        before, after = report["before"], report["after"]
+    except (OSError, ValueError, KeyError):
+        return f"{entry.repository}: no readable report at {entry.report}"
+    figures = [f"{label} {before[key]:.1%} -> {after[key]:.1%}" for key, label in (
+        ("exact_mid-line", "rest-of-line exact mid-line"), ("exact_fresh-line", "fresh line"),
+        ("kept_mid-line", "characters kept mid-line")) if key in before and key in after]
+    if "general_bits_per_byte" in before and "general_bits_per_byte" in after:
+        figures.append(f"general code bits per byte {before['general_bits_per_byte']:.3f} -> "
+                       f"{after['general_bits_per_byte']:.3f}")
+    return f"fine-tuned for {entry.repository} ({entry.registered}): {', '.join(figures)} (report: {entry.report})"
 
 
 def _configured_rows() -> list[list[str]]:
@@ -91,3 +112,5 @@ def _size(size: int) -> str:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
