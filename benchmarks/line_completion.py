@@ -44,6 +44,20 @@ def modes_of(model: Path) -> list[str]:
         engine.close()
 
 
+def measure_modes(model: Path, tasks: list[line_eval.Task], modes: list[str]) -> dict[str, list[line_eval.Outcome]]:
+    """The outcome of every task in every mode, ungated (with `cove complete`'s other settings)."""
+    settings = dataclasses.replace(Settings(), min_confidence=0.0)  # measure ungated; a gate is judged apart
+    results: dict[str, list[line_eval.Outcome]] = {}
+    for mode in modes:
+        engine = Engine.load(EngineConfig(model=model, n_ctx=settings.n_ctx, fim_format=mode))
+        try:
+            results[mode] = line_eval.measure(engine, settings, tasks)
+        finally:
+            engine.close()
+        print(f"measured {mode}", file=sys.stderr)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=locations.BUNDLED_MODEL)
@@ -55,15 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     files = held_out_files(args.repo, args.data)
     tasks = line_eval.make_tasks(files, args.per_kind)
-    settings = dataclasses.replace(Settings(), min_confidence=0.0)  # measure ungated; the gate is swept below
-    results: dict[str, list[line_eval.Outcome]] = {}
-    for mode in args.modes or modes_of(args.model):
-        engine = Engine.load(EngineConfig(model=args.model, n_ctx=settings.n_ctx, fim_format=mode))
-        try:
-            results[mode] = line_eval.measure(engine, settings, tasks)
-        finally:
-            engine.close()
-        print(f"measured {mode}", file=sys.stderr)
+    results = measure_modes(args.model, tasks, args.modes or modes_of(args.model))
     print(f"{args.model.name}: {len(files)} held-out files, {args.per_kind} requests per kind\n")
     print("| mode | kind | exact | chars kept | shown | exact among shown | wrong chars/request | p50 ms |")
     print("|---|---|---|---|---|---|---|---|")
@@ -72,8 +78,9 @@ def main() -> None:
             s = line_eval.summarize([o for o in outcomes if o.task.kind == kind])
             print(f"| {mode} | {kind} | {s.exact:.1%} | {s.kept:.1%} | {s.shown:.1%} | {s.precision:.1%} | "
                   f"{s.wrong_chars:.1f} | {s.latency_ms:.0f} |")
-    for kind in line_eval.KINDS:
-        print(f"\nbest mode for {kind}: {line_eval.best_mode({m: o for m, o in results.items() if m != 'auto'}, kind)}")
+    single = {mode: outcomes for mode, outcomes in results.items() if mode != "auto"}
+    for kind in line_eval.KINDS if single else ():
+        print(f"\nbest mode for {kind}: {line_eval.best_mode(single, kind)}")
     if "auto" in results:
         outcomes = results["auto"]
         tune, report = outcomes[0::2], outcomes[1::2]

@@ -32,14 +32,15 @@ SOURCE = '''import os
 
 def config_path(name):
     base = os.path.expanduser("~/.config")
-    return os.path.join(base, name)
+    return os.path.
 
 
 def read_config(name):
     with open(config_path(name)) as handle:
         return handle.read()
 '''
-#: The cursor: after `return os.path.` on line 6 (1-based line, column).
+#: The cursor: at the end of `return os.path.` on line 6 (1-based line, column), a line
+#: being typed, so the editor asks for a completion there.
 LINE, COLUMN = 6, 20
 
 #: The bare floor, run as `python -c`: load, build the same prompt, generate N tokens.

@@ -19,12 +19,16 @@ from lsp.completer import Completer
 RELOAD_MODEL = "cove.reloadModel"
 #: What the server runs and what recent completions cost.
 STATUS = "cove.status"
+#: Run by the editor when the user accepts an inline completion item; its one argument is
+#: the completion's id (lsp/accept_tracker.py).
+ACCEPTED = "cove.accepted"
 
 
-def status(completer: Completer, documents: Mapping[str, TextDocument]) -> dict:
+def status(completer: Completer, documents: Mapping[str, TextDocument], acceptance: dict) -> dict:
     """The backend, whether its completions are failing and its last error, the settings in
     force (less the API key), the documents as the server sees them (version and SHA-256:
-    compare with the editor's when completions look off) and the recent requests."""
+    compare with the editor's when completions look off), the recent requests and what users
+    accepted (`acceptance`: lsp/acceptance.py's figures)."""
     backend = completer.backend
     records = list(completer.history)
     served = [r.latency_ms for r in records if r.served_from in ("model", "cache")]
@@ -38,6 +42,7 @@ def status(completer: Completer, documents: Mapping[str, TextDocument]) -> dict:
         "requests": len(records),
         "medianLatencyMs": statistics.median(served) if served else None,
         "records": [dataclasses.asdict(r) for r in records],
+        "acceptance": acceptance,
     }
 
 

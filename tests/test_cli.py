@@ -50,7 +50,8 @@ def test_bad_model_paths_give_one_line_and_exit_code_2(tmp_path, kind):
 def test_complete_prints_the_infill_with_timings(tiny_gguf, tmp_path):
     source = tmp_path / "add.py"
     source.write_text("def add(a, b):\n    return \n")
-    result = cove("complete", str(source), "--line", "2", "--col", "12", "--json", "--max-tokens", "8", "--model", str(tiny_gguf))
+    result = cove("complete", str(source), "--line", "2", "--col", "12", "--json", "--max-tokens", "8",
+                  "--min-confidence", "0", "--model", str(tiny_gguf))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["format"] == "psm:starcoder"

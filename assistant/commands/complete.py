@@ -37,6 +37,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     lines.add_argument("--single-line", action="store_true", help="stop at the end of the line")
     lines.add_argument("--multi-line", action="store_true",
                        help="allow several lines on an empty or finished line (the default, as in editors)")
+    parser.add_argument("--min-confidence", type=float, metavar="P",
+                        help="show nothing when the model is less sure than this, 0 to 1 (default: the editor's; 0 shows all)")
     parser.add_argument("--json", action="store_true", help="print the completion with its timings as JSON")
     add_engine_arguments(parser)
 
@@ -54,6 +56,8 @@ def settings_from_args(args: argparse.Namespace):
         changes["multiline"] = False
     if args.n_ctx is not None:
         changes["n_ctx"] = args.n_ctx
+    if args.min_confidence is not None:
+        changes["min_confidence"] = args.min_confidence
     return dataclasses.replace(Settings(), **changes)
 
 
