@@ -114,3 +114,10 @@ async def test_the_language_server_uses_the_model_registered_for_its_workspace(b
         await asyncio.sleep(0.1)
     assert model.name in (status["backend"] or ""), status["loadError"]
     assert status["settings"]["workspace"] == str(repo)
+
+
+def test_complete_uses_the_model_registered_for_the_files_repository(registered, tiny_gguf, capsys):
+    _, repo, _ = registered
+    with mock.patch.dict(os.environ, {"XDG_DATA_HOME": DATA_HOME, "COVE_CONFIG": os.devnull, "COVE_MODEL": ""}):
+        assert main(["complete", str(repo / "app" / "h1.py"), "--line", "4", "--col", "4", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"] == f"{tiny_gguf.stem}+repo"
