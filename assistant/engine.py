@@ -28,7 +28,7 @@ from assistant.healing import healed, split_indentation
 from assistant.llama_log import warnings_of_llama_cpp
 from assistant.sampling import GREEDY, Sampling
 from assistant import formats
-from assistant.fim import ContextChunk, FimFormat, Piece, parse_format, request_kind
+from assistant.fim import GATE_KEY, ContextChunk, FimFormat, Piece, parse_format, request_kind
 from assistant.stopping import StopRules, StopScanner
 
 #: Share of the prompt budget given to the prefix; the rest goes to the suffix (llama.cpp's /infill uses 3:1).
@@ -182,6 +182,14 @@ class Engine:
         """Usable context. llama.cpp pads a small context up (to 256), but llama-cpp-python
         sizes its token buffer by the size asked for, so the smaller of the two holds."""
         return min(self._llama.n_ctx(), len(self._llama.input_ids))
+
+    @property
+    def measured_gate(self) -> float | None:
+        """The confidence gate measured for this model and written into its GGUF, if any."""
+        try:
+            return float(self.metadata[GATE_KEY])
+        except (KeyError, ValueError):
+            return None
 
     @property
     def chat_template(self) -> str | None:

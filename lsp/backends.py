@@ -23,8 +23,8 @@ from assistant.errors import CoveError
 from assistant.fim import ContextChunk
 from assistant.healing import split_indentation, strip_indentation
 
+from lsp.settings import DEFAULT_MIN_CONFIDENCE, Settings
 from lsp.settings import Backend as BackendKind
-from lsp.settings import Settings
 
 ShouldCancel = Callable[[], bool]
 
@@ -68,6 +68,8 @@ class InfillBackend(Protocol):
     #: Tokens the prompt windows and the answer may take together (context.fit shrinks
     #: the settings' budgets to it), or None when the backend fits prompts itself.
     window_tokens: int | None
+    #: The confidence gate for this model when the settings leave `minConfidence` unset.
+    min_confidence: float
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -85,6 +87,8 @@ class LocalBackend:
     def __init__(self, engine: object) -> None:
         self.engine = engine
         self.description = f"{engine.model_name} ({engine.model_path.name}, {engine.fim.name}, n_ctx {engine.n_ctx})"
+        #: The gate measured for this model (its GGUF), else the one measured on others.
+        self.min_confidence = engine.measured_gate if engine.measured_gate is not None else DEFAULT_MIN_CONFIDENCE
 
     @classmethod
     def load(cls, settings: Settings) -> LocalBackend:
@@ -136,6 +140,9 @@ class RemoteBackend:
     Token counts are estimates from UTF-8 bytes: asking the server per line would block
     the event loop for a round trip per line. `load` measures the server's tokenizer on a
     sample of code and reads its context size, so windows fit what the server accepts."""
+
+    #: The server reports no token probabilities, so its completions are never gated.
+    min_confidence = 0.0
 
     def __init__(self, url: str, api_key: str = "", timeout_s: float = 30.0) -> None:
         self.base_url = url.rstrip("/")

@@ -222,6 +222,12 @@ class Completer:
                                     single_line=rules.single_line, stop_texts=rules.stop_texts))
         return window, request
 
+    def gate(self) -> float:
+        """The confidence gate in force: the setting, else the backend's (its model's measured one)."""
+        if self.settings.min_confidence is not None:
+            return self.settings.min_confidence
+        return self.backend.min_confidence if self.backend is not None else 0.0
+
     def _finish(self, result: Result, window: context.Window,
                 rules: postprocess.Rules) -> tuple[str, str, tuple[float | None, float | None]]:
         """The completion to show for a model result, where it is served from, and the mean
@@ -229,7 +235,7 @@ class Completer:
         completion = postprocess.finish(result.text, prefix=window.prefix, suffix=window.suffix,
                                         line_prefix=window.line_prefix, rules=rules)
         confidence = of_prefix(result.token_logprobs, len(completion))
-        if completion and _unsure(confidence[0], self.settings.min_confidence):
+        if completion and _unsure(confidence[0], self.gate()):
             return "", "gated", confidence
         return completion, "model", confidence
 

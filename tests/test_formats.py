@@ -61,3 +61,22 @@ def test_writing_modes_keeps_the_model_loadable_and_unknown_kinds_are_refused(me
         assert engine.infill("x = ", "\n", stop=StopRules(max_tokens=2)).result() is not None
     finally:
         engine.close()
+
+
+def test_a_measured_gate_travels_in_the_gguf(tiny_gguf, tmp_path):
+    from lsp.backends import LocalBackend
+    from lsp.settings import DEFAULT_MIN_CONFIDENCE
+
+    path = tmp_path / "tiny-gate.gguf"
+    shutil.copy(tiny_gguf, path)
+    plain = load(path)
+    try:
+        assert plain.measured_gate is None and LocalBackend(plain).min_confidence == DEFAULT_MIN_CONFIDENCE
+    finally:
+        plain.close()
+    write_best_modes(path, {}, min_confidence=0.45)
+    engine = load(path)
+    try:
+        assert engine.measured_gate == pytest.approx(0.45) and LocalBackend(engine).min_confidence == pytest.approx(0.45)
+    finally:
+        engine.close()

@@ -20,6 +20,7 @@ class FakeBackend:
 
     description = "fake"
     window_tokens = None
+    min_confidence = 0.0
 
     def __init__(self) -> None:
         self.started: list[str] = []
@@ -132,5 +133,17 @@ async def test_a_gate_of_zero_shows_everything():
     try:
         assert await instance.load() is None
         assert await instance.complete(cursor("total = "), unchanged) == "value + 1"
+    finally:
+        instance.close()
+
+
+async def test_an_unset_gate_is_the_models_own():
+    backend = UnsureBackend(-1.0)  # a geometric-mean probability of 0.37
+    backend.min_confidence = 0.5
+    instance = Completer(Settings(), log=lambda message: None, load=lambda settings: backend)
+    try:
+        assert await instance.load() is None
+        assert instance.gate() == 0.5
+        assert await instance.complete(cursor("total = "), unchanged) == ""
     finally:
         instance.close()

@@ -54,3 +54,8 @@ def test_min_confidence_takes_a_number_between_0_and_1():
         Settings().updated({"minConfidence": 1.5})
     with pytest.raises(CoveError, match="minConfidence"):
         Settings().updated({"minConfidence": True})
+
+
+def test_a_null_min_confidence_means_the_models_own_gate():
+    assert Settings().min_confidence is None
+    assert Settings().updated({"minConfidence": 0.4}).updated({"minConfidence": None}).min_confidence is None
