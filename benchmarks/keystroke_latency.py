@@ -44,6 +44,7 @@ from lsp_model import QWEN_05B_SHAPE, build_model, stdlib_file  # noqa: E402
 from lsp_typing import percentile, position_of  # noqa: E402
 
 from lsp import context, postprocess  # noqa: E402
+from lsp.backends import PROMPT_OVERHEAD  # noqa: E402
 from lsp.settings import Settings  # noqa: E402
 from tests.llama_server import LlamaServer, ensure_llama_server  # noqa: E402
 
@@ -147,7 +148,14 @@ class Server:
         self.vocab = Llama(model_path=str(model), vocab_only=True, verbose=False)
 
     async def start(self) -> None:
+        """Start the server; the windows shrink to its context as the remote backend's do
+        (lsp/backends.py), for models trained on less than the settings' n_ctx."""
         self.server.start()
+        with urllib.request.urlopen(self.server.url + "/props", timeout=60) as response:
+            n_ctx = json.load(response)["default_generation_settings"]["n_ctx"]
+        self.budget, self.max_tokens = context.fit(
+            context.Budget(SETTINGS.prefix_tokens, SETTINGS.suffix_tokens, 0), SETTINGS.max_tokens,
+            n_ctx - PROMPT_OVERHEAD)
 
     def open(self, text: str) -> None:
         pass
@@ -162,14 +170,13 @@ class Server:
         return len(self.vocab.tokenize(text.encode(), add_bos=False, special=False)) if text else 0
 
     async def complete(self, text: str, offset: int) -> tuple[float, dict, str]:
-        budget = context.Budget(SETTINGS.prefix_tokens, SETTINGS.suffix_tokens, 0)
-        window = context.window(text, offset, budget, self.count)
+        window = context.window(text, offset, self.budget, self.count)
         line_end = text.find("\n", offset)
         rules = postprocess.rules_for(window.line_prefix, text[offset:line_end if line_end >= 0 else len(text)],
                                       multiline=SETTINGS.multiline,
                                       max_chars_after_cursor=SETTINGS.max_chars_after_cursor)
         body = {"input_prefix": window.prefix, "input_suffix": window.suffix, "input_extra": [],
-                "n_predict": SETTINGS.max_tokens, "t_max_predict_ms": SETTINGS.time_budget_ms, "top_k": 1,
+                "n_predict": self.max_tokens, "t_max_predict_ms": SETTINGS.time_budget_ms, "top_k": 1,
                 "temperature": 0.0, "cache_prompt": True, "stream": False,
                 "stop": ["\n"] if rules is not None and rules.single_line else ["\n\n"]}
         request = urllib.request.Request(self.server.url + "/infill", json.dumps(body).encode(),
@@ -182,7 +189,7 @@ class Server:
         record = {"evaluated": timings.get("prompt_n", 0), "prompt_ms": timings.get("prompt_ms", 0.0),
                   "generated_tokens": timings.get("predicted_n", 0), "served_from": "model",
                   "stop_reason": "time" if answer.get("stop_type") == "limit" and timings.get("predicted_n", 0)
-                  < SETTINGS.max_tokens else answer.get("stop_type", "")}
+                  < self.max_tokens else answer.get("stop_type", "")}
         return ms, record, answer.get("content", "")
 
     async def stop(self) -> None:
