@@ -72,33 +72,38 @@ def middle_loss(lm, fmt: FimFormat | None, tasks) -> float:
     return nats / count
 
 
-def run_arm(name: str, args: argparse.Namespace) -> dict[str, float]:
+def run_arm(name: str, args: argparse.Namespace, settings: dict | None = None,
+            order: Order | None = Order.PSM) -> dict[str, float]:
+    """Train arm `name` (ARMS[name], or `settings` over MODEL) and measure it on the held-out files.
+
+    A stopped arm resumes from its checkpoints. CPU minutes are the training process's CPU
+    time (all its threads), which other jobs on a shared machine do not inflate.
+    """
     from training import checkpoint
     from training.config import TrainConfig
     from training.data import read_val_files
     from training.evaluate import infill_exact_match, infill_tasks, load_model, text_loss
     from training.pretrain import pretrain
 
-    objective, order = ARMS[name]
-    cfg = TrainConfig(**MODEL, **objective, sources=[str(args.source)], out_dir=str(args.out / name),
-                      tokenizer=str(args.tokenizer), max_steps=args.steps, warmup_steps=args.steps // 10,
-                      threads=args.threads)
-    started = time.monotonic()
+    if settings is None:
+        settings, order = ARMS[name]
+    cfg = TrainConfig(**(MODEL | {"sources": [str(args.source)], "out_dir": str(args.out / name),
+                                  "tokenizer": str(args.tokenizer), "max_steps": args.steps,
+                                  "warmup_steps": args.steps // 10, "threads": args.threads} | settings))
+    started, cpu = time.monotonic(), time.process_time()
     result = pretrain(cfg, resume=checkpoint.latest(cfg.out / "checkpoints") is not None, log=lambda _: None)
-    minutes = (time.monotonic() - started) / 60
+    minutes, cpu_minutes = (time.monotonic() - started) / 60, (time.process_time() - cpu) / 60
     lm = load_model(cfg.out / "model", device="cpu")
     files = [(f["path"], f["text"]) for f in read_val_files(cfg.out / "data")]
     loss, bpb = text_loss(lm, [text for _, text in files], cfg.seq_len, max_tokens=args.loss_tokens)
-    tasks = infill_tasks(files, args.infill, multiline=False)
-    fmt = infill_format(order, lm.tokenizer.get_vocab(with_added_tokens=True))
-    return {
-        "tokens": result.step * cfg.global_batch * cfg.seq_len,
-        "minutes": minutes,
-        "loss": loss,
-        "bits_per_byte": bpb,
-        "infill_exact_match": infill_exact_match(lm, fmt, tasks, single_line=True),
-        "infill_line_loss": middle_loss(lm, fmt, tasks),
-    }
+    row = {"tokens": result.step * cfg.global_batch * cfg.seq_len, "minutes": minutes, "cpu_minutes": cpu_minutes,
+           "loss": loss, "bits_per_byte": bpb}
+    if args.infill:
+        tasks = infill_tasks(files, args.infill, multiline=False)
+        fmt = infill_format(order, lm.tokenizer.get_vocab(with_added_tokens=True))
+        row |= {"infill_exact_match": infill_exact_match(lm, fmt, tasks, single_line=True),
+                "infill_line_loss": middle_loss(lm, fmt, tasks)}
+    return row
 
 
 def main() -> None:

@@ -107,7 +107,8 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
         cfg = load_config(preset, overrides=overrides | {"init_from": str(shipped.WEIGHTS_DIR),
                                                          "tokenizer": str(shipped.WEIGHTS_DIR)})
     else:
-        print(f"training from a random start ({'--from-scratch' if from_scratch else 'the bundled weights have another shape'})")
+        why = "--from-scratch" if from_scratch else "the bundled weights have another shape"
+        print(f"training from a random start ({why})")
     result = pretrain(cfg, resume=checkpoint.latest(cfg.out / "checkpoints") is not None)
     if result.interrupted:
         raise CoveError(f"training was interrupted at step {result.step}: run `make model` again to continue")
