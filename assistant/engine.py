@@ -187,7 +187,7 @@ class Engine:
     def measured_gate(self) -> float | None:
         """The confidence gate measured for this model and written into its GGUF, if any."""
         try:
-            return float(self.metadata[GATE_KEY])
+            return round(float(self.metadata[GATE_KEY]), 4)  # stored as float32
         except (KeyError, ValueError):
             return None
 

@@ -45,8 +45,8 @@ def main() -> None:
                                     task.expected.strip()))
     engine = Engine.load(EngineConfig(model=args.model, n_ctx=2048))
     try:
-        outcomes = line_eval.measure(engine, Settings(min_confidence=0.0), tasks)
         gate = args.gate if args.gate is not None else LocalBackend(engine).min_confidence
+        outcomes = line_eval.measure(engine, Settings(min_confidence=0.0), tasks)
     finally:
         engine.close()
 
