@@ -123,8 +123,14 @@ async def run_tasks(engine: object, settings: object, tasks: Sequence[Task],
     from lsp.backends import LocalBackend
     from lsp.completer import Completer, Cursor
 
+    class Borrowed(LocalBackend):
+        """The caller's engine: it stays open when the completer closes."""
+
+        def close(self) -> None:
+            pass
+
     settings = dataclasses.replace(settings, cache_size=1, extra_tokens=0)
-    completer = Completer(settings, log=lambda message: None, load=lambda _: LocalBackend(engine))
+    completer = Completer(settings, log=lambda message: None, load=lambda _: Borrowed(engine))
     outcomes = []
     try:
         await completer.load()
