@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant import locations  # noqa: E402
+from lsp.settings import Settings  # noqa: E402
 
 SOURCE = '''import os
 
@@ -51,9 +52,11 @@ llama = llama_cpp.Llama(model_path=path, n_ctx=int(sys.argv[6]), verbose=False)
 vocab = llama_cpp.llama_model_get_vocab(llama.model)
 tok = lambda text: llama.tokenize(text.encode(), add_bos=False, special=False)
 bos = [llama.token_bos()] if llama_cpp.llama_vocab_get_add_bos(vocab) else []
+pre, suf, mid = (f(vocab) for f in (llama_cpp.llama_vocab_fim_pre, llama_cpp.llama_vocab_fim_suf, llama_cpp.llama_vocab_fim_mid))
 if mode == "psm":
-    ids = bos + [llama_cpp.llama_vocab_fim_pre(vocab)] + tok(prefix) + [llama_cpp.llama_vocab_fim_suf(vocab)] \
-        + tok(suffix) + [llama_cpp.llama_vocab_fim_mid(vocab)]
+    ids = bos + [pre] + tok(prefix) + [suf] + tok(suffix) + [mid]
+elif mode == "spm":
+    ids = bos + [pre, suf] + tok(suffix) + [mid] + tok(prefix)
 else:
     ids = bos + tok(prefix)
 out = []
@@ -86,9 +89,9 @@ def measure(model: Path, runs: int, work: Path) -> dict[str, object]:
         seconds, out = timed(cove_command, env)
         cove_times.append(seconds)
         report = json.loads(out)
-        mode = "psm" if report["format"].startswith("psm") else "ltr"
+        mode = report["format"].split(":")[0] if report["format"].startswith(("psm", "spm")) else "ltr"
         n = max(1, report["generated_tokens"])
-        bare = [sys.executable, "-c", BARE, str(model), mode, prefix, suffix, str(n), "4096"]
+        bare = [sys.executable, "-c", BARE, str(model), mode, prefix, suffix, str(n), str(Settings().n_ctx)]
         bare_times.append(timed(bare, env)[0])
     cove_median, bare_median = statistics.median(cove_times), statistics.median(bare_times)
     return {"model": model.name, "format": report["format"], "generated_tokens": report["generated_tokens"],

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     engine = load_engine(args, workspace=path)  # a file in a fine-tuned repository gets its model
     completion, record = asyncio.run(_complete(engine, settings, prefix, suffix, path))
     if args.json:
-        report = {"text": completion, "model": engine.model_name, "format": engine.fim.name,
+        report = {"text": completion, "model": engine.model_name, "format": record.mode or engine.fim.name,
                   **dataclasses.asdict(record)}
         print(json.dumps(report, indent=2))
     else:
