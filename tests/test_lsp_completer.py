@@ -4,12 +4,13 @@ stopped between tokens or dropped before they start, identical requests sharing 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from typing import AsyncIterator
 
 import pytest
 
-from lsp import completer as completer_module
 from lsp.backends import Request, Result
 from lsp.completer import Completer, Cursor
 from lsp.settings import Settings
@@ -44,14 +45,22 @@ class FakeBackend:
         pass
 
 
-@pytest.fixture
-async def completer(monkeypatch):
-    backend = FakeBackend()
-    monkeypatch.setattr(completer_module, "load_backend", lambda settings: backend)
-    instance = Completer(Settings(max_tokens=40, time_budget_ms=5000), log=lambda message: None)
+@contextlib.asynccontextmanager
+async def loaded(settings: Settings, backend: FakeBackend | None = None) -> AsyncIterator[Completer]:
+    """A completer over `backend` (a new FakeBackend by default), loaded, closed afterwards."""
+    backend = backend or FakeBackend()
+    instance = Completer(settings, log=lambda message: None, load=lambda _: backend)
     assert await instance.load() is None
-    yield instance
-    instance.close()
+    try:
+        yield instance
+    finally:
+        instance.close()
+
+
+@pytest.fixture
+async def completer():
+    async with loaded(Settings(max_tokens=40, time_budget_ms=5000)) as instance:
+        yield instance
 
 
 def cursor(text: str, version: int = 1) -> Cursor:
@@ -116,34 +125,20 @@ class UnsureBackend(FakeBackend):
 
 @pytest.mark.parametrize(("mean_logprob", "shown"), [(-0.1, True), (-3.0, False), (None, True)])
 async def test_a_completion_the_model_was_unsure_of_is_not_shown(mean_logprob, shown):
-    backend = UnsureBackend(mean_logprob)
-    instance = Completer(Settings(min_confidence=0.3), log=lambda message: None, load=lambda settings: backend)
-    try:
-        assert await instance.load() is None
+    async with loaded(Settings(min_confidence=0.3), UnsureBackend(mean_logprob)) as instance:
         completion = await instance.complete(cursor("total = "), unchanged)
         assert (completion == "value + 1") is shown
         assert instance.history[-1].served_from == ("model" if shown else "gated")
-    finally:
-        instance.close()
 
 
 async def test_a_gate_of_zero_shows_everything():
-    backend = UnsureBackend(-9.0)
-    instance = Completer(Settings(min_confidence=0.0), log=lambda message: None, load=lambda settings: backend)
-    try:
-        assert await instance.load() is None
+    async with loaded(Settings(min_confidence=0.0), UnsureBackend(-9.0)) as instance:
         assert await instance.complete(cursor("total = "), unchanged) == "value + 1"
-    finally:
-        instance.close()
 
 
 async def test_an_unset_gate_is_the_models_own():
     backend = UnsureBackend(-1.0)  # a geometric-mean probability of 0.37
     backend.min_confidence = 0.5
-    instance = Completer(Settings(), log=lambda message: None, load=lambda settings: backend)
-    try:
-        assert await instance.load() is None
+    async with loaded(Settings(), backend) as instance:
         assert instance.gate() == 0.5
         assert await instance.complete(cursor("total = "), unchanged) == ""
-    finally:
-        instance.close()

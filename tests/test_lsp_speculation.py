@@ -6,20 +6,15 @@ import asyncio
 
 import pytest
 
-from lsp import completer as completer_module
 from lsp.completer import Completer
 from lsp.settings import Settings
-from tests.test_lsp_completer import FakeBackend, cursor, unchanged
+from tests.test_lsp_completer import cursor, loaded, unchanged
 
 
 @pytest.fixture
-async def completer(monkeypatch):
-    backend = FakeBackend()
-    monkeypatch.setattr(completer_module, "load_backend", lambda settings: backend)
-    instance = Completer(Settings(max_tokens=8, time_budget_ms=5000), log=lambda message: None)
-    assert await instance.load() is None
-    yield instance
-    instance.close()
+async def completer():
+    async with loaded(Settings(max_tokens=8, time_budget_ms=5000)) as instance:
+        yield instance
 
 
 async def test_accepting_a_completion_is_served_from_the_cache(completer: Completer):

@@ -7,10 +7,9 @@ import asyncio
 
 import pytest
 
-from lsp import completer as completer_module
 from lsp.completer import WARM_STAGES, Completer, Cursor
 from lsp.settings import Settings
-from tests.test_lsp_completer import FakeBackend, unchanged
+from tests.test_lsp_completer import loaded, unchanged
 
 TEXT = "".join(f"value_{i} = compute({i})\n" for i in range(40)) + "result = "
 
@@ -20,13 +19,9 @@ def at_end(text: str = TEXT) -> Cursor:
 
 
 @pytest.fixture
-async def fake_completer(monkeypatch):
-    backend = FakeBackend()
-    monkeypatch.setattr(completer_module, "load_backend", lambda settings: backend)
-    instance = Completer(Settings(max_tokens=8, time_budget_ms=5000), log=lambda message: None)
-    assert await instance.load() is None
-    yield instance
-    instance.close()
+async def fake_completer():
+    async with loaded(Settings(max_tokens=8, time_budget_ms=5000)) as instance:
+        yield instance
 
 
 async def test_the_prompt_is_evaluated_in_steps_that_end_with_the_whole_prefix(fake_completer: Completer):
