@@ -196,7 +196,7 @@ class Completer:
             return self._done("stale", started, None, result)
         completion, served_from, confidence = self._finish(result, window, rules)
         self.cache.put(window.prefix, window.suffix, completion)
-        if completion:
+        if completion and self.settings.speculate:
             self._speculation = asyncio.ensure_future(self._speculate(cursor, completion, sources))
         return self._done(served_from, started, completion, result, confidence)
 

@@ -129,7 +129,7 @@ async def run_tasks(engine: object, settings: object, tasks: Sequence[Task],
         def close(self) -> None:
             pass
 
-    settings = dataclasses.replace(settings, cache_size=1, extra_tokens=0)
+    settings = dataclasses.replace(settings, cache_size=1, extra_tokens=0, speculate=False)
     completer = Completer(settings, log=lambda message: None, load=lambda _: Borrowed(engine))
     outcomes = []
     try:

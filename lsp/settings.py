@@ -82,6 +82,9 @@ class Settings:
     #: Documents larger than this are not completed (their windows still would be cheap,
     #: but files that big are generated or data, not code someone types).
     max_file_bytes: int = 2_000_000
+    #: After a completion is shown, compute the one that follows its acceptance in idle time
+    #: (llama.vscode's speculative FIM), so accepting and typing on is served from the cache.
+    speculate: bool = True
     #: How many results the cache keeps (llama.vim keeps 250).
     cache_size: int = 250
     #: Record, in a local SQLite file, each shown completion and how much of it was accepted

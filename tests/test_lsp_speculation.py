@@ -38,3 +38,9 @@ async def test_a_real_request_stops_the_speculation(completer: Completer):
     assert completer.history[-1].served_from == "model"
     speculated = "a = " + "x" * 200
     assert completer.cache.get(speculated, "") is None  # stopped between tokens: nothing cached
+
+
+async def test_speculation_can_be_turned_off():
+    async with loaded(Settings(max_tokens=8, time_budget_ms=5000, speculate=False)) as instance:
+        assert await instance.complete(cursor("a = "), unchanged) == "x" * 8
+        assert instance._speculation is None and instance.backend.started == ["a = "]

@@ -47,7 +47,8 @@ def settings_from_args(args: argparse.Namespace):
     """The language server's settings, with what the command line says laid over them."""
     from lsp.settings import Settings
 
-    changes: dict[str, object] = {"extra_tokens": 0}  # no other open files to borrow from
+    # No other open files to borrow from, and no next completion to prepare: the command ends.
+    changes: dict[str, object] = {"extra_tokens": 0, "speculate": False}
     if args.max_tokens is not None:
         changes["max_tokens"] = args.max_tokens
     if args.time_budget is not None:
