@@ -223,6 +223,10 @@ def total_variation(a: np.ndarray, b: np.ndarray) -> float:
     return 0.5 * float(np.abs(p / p.sum() - q / q.sum()).sum())
 
 
+#: Keystrokes between two comparisons with a cold evaluation on the real model.
+COLD_EVERY = 4
+
+
 @pytest.mark.real_model
 @pytest.mark.slow
 def test_a_real_model_stays_close_to_a_cold_evaluation(gemma_pair):
@@ -234,10 +238,12 @@ def test_a_real_model_stays_close_to_a_cold_evaluation(gemma_pair):
     prompts = gemma_prompts(warm_engine)
     warm_engine._llama.reset()
     warm_engine._llama.eval(prompts[0])
-    for prompt in prompts[1:]:
+    for number, prompt in enumerate(prompts[1:], start=1):
         reuse, warm = warm_logits(warm_engine._llama, prompt)
-        cold = cold_logits(cold_engine._llama, prompt)
         assert reuse.shifted > 0
+        if number % COLD_EVERY:
+            continue  # the shifts accumulate every keystroke; a cold evaluation is the slow part
+        cold = cold_logits(cold_engine._llama, prompt)
         assert total_variation(warm, cold) <= 0.15
         assert warm.argmax() == cold.argmax()
 
