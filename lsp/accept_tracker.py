@@ -16,7 +16,6 @@ written turns tracking off with one log line; the server carries on.
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from uuid import uuid4
 
 from lsprotocol import types
 
-from lsp.acceptance import DEFAULT_DAYS, AcceptanceStore, Shown, default_path
+from lsp.acceptance import DEFAULT_DAYS, AcceptanceStore, Shown, default_path, read_summary
 from lsp.commands import ACCEPTED
 from lsp.completer import Completer
 from lsp.settings import Settings
@@ -46,8 +45,8 @@ class _Watch:
     taken: int
 
 
-#: Longest a `cove.status` answer waits for the acceptance figures.
-SUMMARY_TIMEOUT_S = 2.0
+#: Longest a `cove.status` answer waits for records still being written.
+FLUSH_TIMEOUT_S = 0.5
 
 
 class AcceptanceTracker:
@@ -101,22 +100,26 @@ class AcceptanceTracker:
             character = (at.character if len(lines) == 1 else 0) + units(lines[-1])
             self._watches[uri] = _Watch(watch.id, types.Position(at.line + len(lines) - 1, character), rest, taken)
 
-    async def summary(self, settings: Settings, days: float = DEFAULT_DAYS) -> dict:
-        """The figures for `cove.status`, read on the store's thread."""
+    def flush(self, timeout_s: float = FLUSH_TIMEOUT_S) -> None:
+        """Wait (a bounded time) for the records already handed to the store's thread."""
+        try:
+            self._writer.submit(lambda: None).result(timeout_s)
+        except TimeoutError:
+            pass
+
+    def summary(self, settings: Settings, days: float = DEFAULT_DAYS) -> dict:
+        """The figures for `cove.status`: the records handed over so far written (waiting at
+        most FLUSH_TIMEOUT_S), then read on a read-only connection."""
         if not settings.record_acceptance:
             return {"enabled": False}
+        self.flush()
         path = _path(settings)
-
-        def read() -> dict:
-            self._open(path)
-            if self._store is None:
-                return {"enabled": False, "file": str(path), "error": "the file cannot be used (see the log)"}
-            return {"enabled": True, "file": str(path), **self._store.summary(days)}
-
-        try:  # a status answer never waits long on the disk (the thread may be writing)
-            return await asyncio.wait_for(asyncio.wrap_future(self._writer.submit(read)), SUMMARY_TIMEOUT_S)
-        except asyncio.TimeoutError:
-            return {"enabled": True, "file": str(path), "error": "the store is busy; ask again"}
+        if path == self._path and self._store is None:
+            return {"enabled": False, "file": str(path), "error": "the file cannot be used (see the log)"}
+        try:
+            return {"enabled": True, "file": str(path), **read_summary(path, days)}
+        except sqlite3.Error as error:
+            return {"enabled": True, "file": str(path), "error": f"cannot read it: {error}"}
 
     def close(self) -> None:
         self._writer.submit(self._close)

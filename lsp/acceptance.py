@@ -106,12 +106,29 @@ class AcceptanceStore:
         )
 
     def rows(self, since: float) -> list[sqlite3.Row]:
-        return self._db.execute(
-            "SELECT shown, model, mode, latency_ms, chars, accepted_chars FROM completions WHERE shown >= ?",
-            (since,)).fetchall()
+        return _rows(self._db, since)
 
     def summary(self, days: float = DEFAULT_DAYS, now: float | None = None) -> dict:
         return summarize(self.rows((now or time.time()) - days * 86400), days)
+
+
+def _rows(db: sqlite3.Connection, since: float) -> list[sqlite3.Row]:
+    return db.execute(
+        "SELECT shown, model, mode, latency_ms, chars, accepted_chars FROM completions WHERE shown >= ?",
+        (since,)).fetchall()
+
+
+def read_summary(path: Path, days: float = DEFAULT_DAYS, now: float | None = None) -> dict:
+    """The figures from a file, read without writing (a read-only connection beside the
+    writer's: WAL lets it read while the writer writes); sqlite3.Error when it cannot."""
+    if not path.exists():
+        return summarize([], days)
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
+    try:
+        db.row_factory = sqlite3.Row
+        return summarize(_rows(db, (now or time.time()) - days * 86400), days)
+    finally:
+        db.close()
 
 
 # ---- the figures -----------------------------------------------------------------------

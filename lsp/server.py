@@ -260,11 +260,11 @@ def on_shutdown(ls: CoveServer, params: None) -> None:
 
 async def on_reload_model(ls: CoveServer) -> dict:
     error = await ls.load_backend()
-    return commands.reload_answer(error, await on_status(ls))
+    return commands.reload_answer(error, on_status(ls))
 
 
-async def on_status(ls: CoveServer) -> dict:
-    acceptance = await ls.acceptance.summary(ls.completer.settings)
+def on_status(ls: CoveServer) -> dict:
+    acceptance = ls.acceptance.summary(ls.completer.settings)
     return commands.status(ls.completer, ls.workspace.text_documents, acceptance)
 
 

@@ -117,7 +117,7 @@ async def test_an_accepted_item_and_partial_accepts_are_recorded(tmp_path: Path)
     assert command.command == ACCEPTED and len(command.arguments) == 1
     tracker.changed("file:///a.py", insert(at, "value "), len)  # VS Code's accept-word
     tracker.changed("file:///a.py", insert(types.Position(3, 10), "= "), len)  # and again, where it ended
-    summary = await tracker.summary(settings)
+    summary = tracker.summary(settings)
     assert summary["total"]["acceptedChars"] == 8 and summary["total"]["partiallyAccepted"] == 1
     assert summary["groups"][0]["model"] == "tiny" and summary["groups"][0]["mode"] == "spm"
 
@@ -125,7 +125,7 @@ async def test_an_accepted_item_and_partial_accepts_are_recorded(tmp_path: Path)
     tracker.changed("file:///a.py", insert(at, "o"), len)  # typing one character is not accepting
     tracker.changed("file:///a.py", insert(types.Position(3, 5), "th"), len)  # the watch ended
     tracker.accepted(second.arguments[0])
-    total = (await tracker.summary(settings))["total"]
+    total = (tracker.summary(settings))["total"]
     assert (total["shown"], total["accepted"], total["partiallyAccepted"], total["acceptedChars"]) == (2, 1, 1, 15)
     tracker.close()
 
@@ -134,7 +134,7 @@ async def test_turned_off_there_is_no_command_and_no_file(tmp_path: Path):
     settings = Settings(acceptance_file=str(tmp_path / "a.sqlite3"), record_acceptance=False)
     tracker = AcceptanceTracker(lambda m: None)
     assert tracker.shown("file:///a.py", types.Position(0, 0), "x()", completer(settings)) is None
-    assert await tracker.summary(settings) == {"enabled": False}
+    assert tracker.summary(settings) == {"enabled": False}
     tracker.close()
     assert not (tmp_path / "a.sqlite3").exists()
 
@@ -145,7 +145,7 @@ async def test_a_damaged_file_turns_tracking_off_with_one_log_line(tmp_path: Pat
     settings, logged = Settings(acceptance_file=str(path)), []
     tracker = AcceptanceTracker(logged.append)
     assert tracker.shown("file:///a.py", types.Position(0, 0), "x()", completer(settings)) is not None
-    assert (await tracker.summary(settings))["enabled"] is False
+    assert (tracker.summary(settings))["enabled"] is False
     assert tracker.shown("file:///a.py", types.Position(0, 0), "y()", completer(settings)) is None
     tracker.close()
     assert len(logged) == 1 and "acceptance tracking is off" in logged[0] and str(path) in logged[0]
