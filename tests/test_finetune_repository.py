@@ -60,15 +60,16 @@ def test_documented_commands_end_in_a_registered_gguf(tmp_path, tiny_model, tiny
     assert model.is_file() and model.read_bytes()[:4] == b"GGUF"
 
 
-def test_the_best_infill_modes_are_written_into_the_gguf(tmp_path, tiny_gguf):
+def test_the_best_infill_modes_and_their_gate_are_written_into_the_gguf(tmp_path, tiny_gguf):
     import gguf
 
-    from assistant.fim import MODE_KEYS
+    from assistant.fim import GATE_KEY, MODE_KEYS
 
     finetune_cli(tmp_path, tiny_gguf)
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     reader = gguf.GGUFReader(report["model"])
     assert {kind: reader.get_field(key).contents() for kind, key in MODE_KEYS.items()} == report["best_modes"]
+    assert reader.get_field(GATE_KEY).contents() == pytest.approx(report["min_confidence"])
 
 
 def test_the_time_budget_stops_training_and_still_ends_in_a_model(tmp_path, tiny_gguf):

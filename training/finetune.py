@@ -258,7 +258,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, log: Callable[[str], Non
             base_gguf = export_gguf(base, run / "base.gguf", samples, cfg.quant).path
         say("before: held-out loss and general code")
         figures = reports.general_figures(lm, user_val, general_val, cfg.seq_len, cfg.report_humaneval_tasks)
-        editor, table, _ = reports.measure("before", base_gguf, tasks, with_auto=True, progress=cfg.progress)
+        editor, table, _, _ = reports.measure("before", base_gguf, tasks, with_auto=True, progress=cfg.progress)
         write_atomic(before_file, json.dumps({"figures": editor | figures, "modes": table}, indent=1) + "\n")
     before = json.loads(before_file.read_text()) if dist.main else {}
 
@@ -288,7 +288,8 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, log: Callable[[str], Non
                                "stopped_by_time_budget": out_of_time}
         outcome["seconds"] = round(time.perf_counter() - started)
         write_atomic(run / "report.json", json.dumps({k: outcome[k] for k in (
-            "before", "after", "modes", "best_modes", "training", "model", "registered", "seconds")}, indent=1) + "\n")
+            "before", "after", "modes", "best_modes", "min_confidence", "training", "model", "registered",
+            "seconds")}, indent=1) + "\n")
     dist.barrier()
     dist.close()
     return outcome
@@ -317,13 +318,13 @@ def finish(cfg: FinetuneConfig, run: Path, model, method: str, lm: LoadedModel, 
     gguf = export_gguf(folder, run / f"model-{cfg.quant.lower()}.gguf", samples, cfg.quant, name=name).path
     if method == "lora" and not cfg.merge:
         shutil.rmtree(folder)
-    editor, table, best = reports.measure("after", gguf, tasks, with_auto=False, progress=cfg.progress)
+    editor, table, best, gate = reports.measure("after", gguf, tasks, with_auto=False, progress=cfg.progress)
     if best:
-        write_best_modes(gguf, best)
+        write_best_modes(gguf, best, min_confidence=gate)
     after = editor | figures
     say(reports.format_report(before["figures"], after))
     report = {"before": before["figures"], "after": after, "modes": {"before": before["modes"], "after": table},
-              "best_modes": best, "model": str(gguf)}
+              "best_modes": best, "min_confidence": gate, "model": str(gguf)}
     registered = []
     if cfg.register:
         from assistant.registry import register

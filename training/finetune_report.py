@@ -101,14 +101,20 @@ def general_figures(lm, user_val: Sequence[dict], general_val: Sequence[dict], s
     return figures
 
 
+def best_gate(results: dict[str, list[line_eval.Outcome]], best: dict[str, str]) -> float:
+    """The confidence gate for the requests answered in their best modes (what the GGUF
+    will carry beside those modes)."""
+    return line_eval.best_threshold([o for kind, mode in best.items() for o in results[mode] if o.task.kind == kind])
+
+
 def measure(label: str, gguf: Path, tasks: Sequence[line_eval.Task], *, with_auto: bool,
-            progress: bool) -> tuple[dict[str, float], dict, dict[str, str]]:
-    """(editor figures, per-mode table, best mode per kind) of the GGUF at `gguf`, with a
-    progress bar: `with_auto` adds the editor's `auto` as measured (the base); otherwise
-    the editor's figures are those of the best modes (the adapted model, whose GGUF will
-    say so)."""
+            progress: bool) -> tuple[dict[str, float], dict, dict[str, str], float | None]:
+    """(editor figures, per-mode table, best mode per kind, the gate for them) of the GGUF
+    at `gguf`, with a progress bar: `with_auto` adds the editor's `auto` as measured (the
+    base); otherwise the editor's figures are those of the best modes (the adapted model,
+    whose GGUF will say so)."""
     if not tasks:
-        return {}, {}, {}
+        return {}, {}, {}, None
     modes = supported_modes(gguf)
     if with_auto:
         modes = [AUTO, *modes]
@@ -119,7 +125,7 @@ def measure(label: str, gguf: Path, tasks: Sequence[line_eval.Task], *, with_aut
     table = mode_table(results)
     best = best_modes(results)
     used = {kind: AUTO for kind in line_eval.KINDS} if with_auto else best
-    return editor_figures(table, used), table, best
+    return editor_figures(table, used), table, best, best_gate(results, best)
 
 
 #: Rows of the printed table: figure key -> label.
