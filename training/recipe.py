@@ -33,6 +33,10 @@ SHIPPED_TYPES = ("Q8_0", "Q4_K_M")
 PACKAGE_MB = {"default-cpu": 70, "default-gpu": None}
 
 
+#: Editor requests per kind measured on the held-out files to choose the modes and the gate.
+EDITOR_REQUESTS = 100
+
+
 def stage_stdlib(stdlib: Path, staging: Path) -> Path:
     """A copy of the standard library's Python files without the excluded folders
     (code-page tables, the test suite, site-packages), for the repository walker."""
@@ -129,6 +133,7 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
     shipped_file = next((p for p in quantized.values() if p.stat().st_size <= MAX_SHIPPED_BYTES), None)
     if shipped_file is None:
         raise CoveError(f"no quantized model fits {MAX_SHIPPED_BYTES / 1e6:.0f} MB: pick a smaller preset")
+    editor = record_editor_measurements(shipped_file, cfg.out / "data")
     record = {
         "preset": preset,
         "config": cfg.to_dict(),
@@ -137,6 +142,7 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
         "val_loss": result.val_loss,
         "shipped": shipped_file.name,
         "verify": verdict.lines(),
+        "editor": editor,
         "corpus": corpus,
         "data": json.loads((cfg.out / "data" / "manifest.json").read_text()).get("counts", {}),
     }
@@ -144,6 +150,23 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
     if install:
         install_model(shipped_file, out / "model.json", model_dir)
     return shipped_file
+
+
+def record_editor_measurements(model: Path, data: Path, per_kind: int = EDITOR_REQUESTS) -> dict:
+    """Measure the editor's requests on the run's held-out files in every mode the model
+    supports (lsp/line_eval.py) and write the best mode per kind and the confidence gate
+    for them into the GGUF, which `auto` and the language server then follow."""
+    from convert.metadata import write_best_modes
+    from lsp import line_eval
+    from training import finetune_report
+    from training.evaluate import heldout_files
+
+    tasks = line_eval.make_tasks(heldout_files(data, []), per_kind)
+    figures, table, best, gate = finetune_report.measure("editor requests", model, tasks, with_auto=False,
+                                                         progress=True)
+    if best:
+        write_best_modes(model, best, min_confidence=gate)
+    return {"figures": figures, "modes": table, "best_modes": best, "min_confidence": gate}
 
 
 def install_model(model: Path, record: Path, model_dir: Path) -> None:
