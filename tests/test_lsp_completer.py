@@ -59,7 +59,9 @@ async def loaded(settings: Settings, backend: FakeBackend | None = None) -> Asyn
 
 @pytest.fixture
 async def completer():
-    async with loaded(Settings(max_tokens=40, time_budget_ms=5000)) as instance:
+    # Scheduling of real requests only: a speculative run (tests/test_lsp_speculation.py)
+    # would add a request of its own whenever it wins the race to the worker.
+    async with loaded(Settings(max_tokens=40, time_budget_ms=5000, speculate=False)) as instance:
         yield instance
 
 
