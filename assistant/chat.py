@@ -25,7 +25,8 @@ from assistant.sampling import BASE_MODEL_CHAT, GREEDY, Sampling
 from assistant.stopping import StopRules
 
 if TYPE_CHECKING:
-    from assistant.engine import Engine, Generation
+    from assistant.engine import Engine
+    from assistant.generation import Generation
 
 Role = Literal["user", "assistant"]
 

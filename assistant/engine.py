@@ -10,25 +10,23 @@ tokens. Consecutive requests share the longest common token prefix in the KV cac
 from __future__ import annotations
 
 import codecs
-import math
 import dataclasses
 import os
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from assistant import kv_reuse
+from assistant import formats, kv_reuse
 from assistant.config import EngineConfig, resolve_model
 from assistant.confidence import Confidence
 from assistant.errors import ModelError
+from assistant.fim import GATE_KEY, ContextChunk, FimFormat, Piece, parse_format, request_kind
 from assistant.gguf_file import check_gguf, gguf_architecture, gguf_header, trained_context_length
+from assistant.generation import Generation, GenerationStats
 from assistant.healing import healed, split_indentation
 from assistant.llama_log import warnings_of_llama_cpp
 from assistant.sampling import GREEDY, Sampling
-from assistant import formats
-from assistant.fim import GATE_KEY, ContextChunk, FimFormat, Piece, parse_format, request_kind
 from assistant.stopping import StopRules, StopScanner
 
 #: Share of the prompt budget given to the prefix; the rest goes to the suffix (llama.cpp's /infill uses 3:1).
@@ -36,69 +34,6 @@ PREFIX_SHARE = 0.75
 #: Most of the context kept free for the answer when a prompt must be trimmed: a long
 #: max_tokens must not starve the prompt; generation then ends when the context is full.
 ANSWER_SHARE = 0.25
-
-
-@dataclass
-class GenerationStats:
-    """What one request cost: the figures `complete --json` and the benchmarks report."""
-
-    prompt_tokens: int = 0
-    #: Prompt tokens reused from the KV cache instead of evaluated (prefix + shifted).
-    cached_tokens: int = 0
-    #: How the prompt was obtained (assistant/kv_reuse.py): evaluated, kept as the common
-    #: prefix, kept and moved to new positions.
-    evaluated_tokens: int = 0
-    prefix_tokens: int = 0
-    shifted_tokens: int = 0
-    generated_tokens: int = 0
-    #: From the request to the first generated token (prompt evaluation included).
-    prompt_ms: float = 0.0
-    generation_ms: float = 0.0
-    total_ms: float = 0.0
-    #: eog, max_tokens, context_full, time, stop_text, newline, suffix (the next line of the
-    #: code after the cursor was written again), loop or cancelled.
-    stop_reason: str = ""
-    #: Mean and lowest log-probability of the generated tokens (assistant/confidence.py);
-    #: None when nothing was generated.
-    mean_logprob: float | None = None
-    min_logprob: float | None = None
-    #: (characters, log-probability) per generated token, for judging a shown part.
-    token_logprobs: list[tuple[int, float]] = field(default_factory=list)
-    #: The infill format of the prompt (`psm:starcoder`, `left-to-right`, ...); "" for generate().
-    format: str = ""
-
-    @property
-    def confidence(self) -> float | None:
-        """The geometric-mean probability of the generated tokens, 0 to 1."""
-        return math.exp(self.mean_logprob) if self.mean_logprob is not None else None
-
-    @property
-    def tokens_per_second(self) -> float:
-        return 1000.0 * self.generated_tokens / self.generation_ms if self.generation_ms > 0 else 0.0
-
-
-class Generation:
-    """A streamed answer: iterate for text pieces; `text` and `stats` fill in as it runs."""
-
-    def __init__(self, pieces: Iterator[str], stats: GenerationStats) -> None:
-        self._pieces = pieces
-        self.stats = stats
-        self.text = ""
-
-    def __iter__(self) -> Iterator[str]:
-        for piece in self._pieces:
-            self.text += piece
-            yield piece
-
-    def result(self) -> str:
-        """Run to the end and return the whole text."""
-        for _ in self:
-            pass
-        return self.text
-
-    def close(self) -> None:
-        """Stop generating (releases the model)."""
-        self._pieces.close()
 
 
 class Engine:

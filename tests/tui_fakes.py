@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Iterator
 
-from assistant.engine import Generation, GenerationStats
+from assistant.generation import Generation, GenerationStats
 from assistant.fim import Piece
 from assistant.sampling import GREEDY, Sampling
 from assistant.stopping import StopRules

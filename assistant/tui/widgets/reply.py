@@ -19,7 +19,8 @@ from assistant.chat import Attachment, ChatConfig, Turn, start_reply
 from assistant.tui.widgets.messages import MessageView
 
 if TYPE_CHECKING:
-    from assistant.engine import Engine, GenerationStats
+    from assistant.engine import Engine
+    from assistant.generation import GenerationStats
 
 
 class Outbox:
