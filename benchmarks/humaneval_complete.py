@@ -59,9 +59,8 @@ def main() -> None:
     with ThreadPoolExecutor(4) as pool:
         filled = list(pool.map(check, [(i, o.completion) for i, o in enumerate(outcomes)]))
         empty = list(pool.map(check, [(i, "") for i in range(len(outcomes))]))
-    gated = [e if o.confidence is not None and o.confidence < gate else f
-             for o, f, e in zip(outcomes, filled, empty)]
-    shown = sum(o.shown and not (o.confidence is not None and o.confidence < gate) for o in outcomes)
+    gated = [e if o.gated(gate) else f for o, f, e in zip(outcomes, filled, empty)]
+    shown = sum(o.shown and not o.gated(gate) for o in outcomes)
     n = len(outcomes)
     print(f"{args.model.name}: {n} HumanEval single-line tasks through the completer (fresh-line requests)\n")
     print("| answer | passed | pass rate |")

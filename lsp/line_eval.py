@@ -57,6 +57,10 @@ class Outcome:
     def first_line(self) -> str:
         return self.completion.split("\n", 1)[0].rstrip()
 
+    def gated(self, min_confidence: float) -> bool:
+        """Whether a gate at `min_confidence` hides this completion (no figures: never)."""
+        return self.confidence is not None and self.confidence < min_confidence
+
     @property
     def shown(self) -> bool:
         return bool(self.first_line.strip())
@@ -169,8 +173,7 @@ class Summary:
 
 def summarize(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> Summary:
     """Figures of `outcomes`, as a gate at `min_confidence` would have left them."""
-    gated = [o if o.confidence is None or o.confidence >= min_confidence else Outcome(o.task, "", o.confidence, o.latency_ms)
-             for o in outcomes]
+    gated = [Outcome(o.task, "", o.confidence, o.latency_ms) if o.gated(min_confidence) else o for o in outcomes]
     n = max(1, len(gated))
     shown = [o for o in gated if o.shown]
     truth_chars = max(1, sum(len(o.task.truth) for o in gated))
@@ -191,7 +194,7 @@ def gate_score(outcomes: Sequence[Outcome], min_confidence: float) -> int:
     what the gate is chosen to maximise."""
     kept = wrong = 0
     for o in outcomes:
-        if o.confidence is not None and o.confidence < min_confidence:
+        if o.gated(min_confidence):
             continue
         kept, wrong = kept + o.kept, wrong + o.wrong
     return kept - wrong
