@@ -13,12 +13,13 @@ the vocabulary per token.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
 
-class Confidence:
-    """Running mean and minimum log-probability (natural log) of chosen tokens."""
+class TokenLogprobs:
+    """Reads the log-probability (natural log) of a sampled token from llama.cpp's logits."""
 
     def __init__(self, llama: object) -> None:
         import llama_cpp
@@ -26,31 +27,23 @@ class Confidence:
         self._lib = llama_cpp
         self._ctx = llama.ctx
         self._n_vocab = llama.n_vocab()
-        self._sum = 0.0
-        self.count = 0
-        self.minimum: float | None = None
-        #: (characters of text, log-probability) per token, in order: what a caller needs
-        #: to judge only the part of the text it shows.
-        self.tokens: list[tuple[int, float]] = []
 
-    def add(self, token: int, chars: int) -> None:
-        """Account for `token` (`chars` characters of text), sampled from the logits of the
-        last decoded position."""
+    def __call__(self, token: int) -> float:
+        """The log-probability of `token`, sampled from the logits of the last decoded position."""
         pointer = self._lib.llama_get_logits_ith(self._ctx, -1)
         logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
         top = float(logits.max())
-        logprob = float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
-        self._sum += logprob
-        self.count += 1
-        self.tokens.append((chars, logprob))
-        self.minimum = logprob if self.minimum is None else min(self.minimum, logprob)
-
-    @property
-    def mean(self) -> float | None:
-        return self._sum / self.count if self.count else None
+        return float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
 
 
-def of_prefix(tokens: list[tuple[int, float]], chars: int) -> tuple[float | None, float | None]:
+def summary(logprobs: Sequence[float]) -> tuple[float | None, float | None]:
+    """(mean, lowest) of `logprobs`; (None, None) when there are none."""
+    if not logprobs:
+        return None, None
+    return sum(logprobs) / len(logprobs), min(logprobs)
+
+
+def of_prefix(tokens: Sequence[tuple[int, float]], chars: int) -> tuple[float | None, float | None]:
     """(mean, lowest) log-probability of the tokens that wrote the first `chars` characters:
     the part of a completion that is shown, after post-processing cut the rest."""
     logprobs, covered = [], 0
@@ -59,6 +52,4 @@ def of_prefix(tokens: list[tuple[int, float]], chars: int) -> tuple[float | None
             break
         logprobs.append(logprob)
         covered += length
-    if not logprobs:
-        return None, None
-    return sum(logprobs) / len(logprobs), min(logprobs)
+    return summary(logprobs)

@@ -19,7 +19,7 @@ from typing import Callable, Iterator, Sequence
 
 from assistant import formats, kv_reuse
 from assistant.config import EngineConfig, resolve_model
-from assistant.confidence import Confidence
+from assistant.confidence import TokenLogprobs
 from assistant.errors import ModelError
 from assistant.fim import GATE_KEY, ContextChunk, FimFormat, Piece, parse_format, request_kind
 from assistant.gguf_file import check_gguf, gguf_architecture, gguf_header, trained_context_length
@@ -291,7 +291,7 @@ class Engine:
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             scanner = StopScanner(stop)
             first_token_at = None
-            confidence = Confidence(self._llama)
+            logprob_of = TokenLogprobs(self._llama)
             tokens = self._llama.generate(prompt, **sampling.llama_kwargs())
             stats.stop_reason = "max_tokens"
             try:
@@ -303,7 +303,7 @@ class Engine:
                         break
                     stats.generated_tokens += 1
                     piece = decoder.decode(self._llama.detokenize([token]))
-                    confidence.add(token, len(piece))
+                    stats.token_logprobs.append((len(piece), logprob_of(token)))
                     text = scanner.feed(piece)
                     if text:
                         line_done = line_done or "\n" in text
@@ -336,8 +336,6 @@ class Engine:
                 stats.prompt_ms = 1000 * (first_token_at - started)
                 stats.generation_ms = 1000 * (ended - first_token_at)
                 stats.total_ms = 1000 * (ended - started)
-                stats.mean_logprob, stats.min_logprob = confidence.mean, confidence.minimum
-                stats.token_logprobs = confidence.tokens
 
 
 def next_code_line(suffix: str) -> tuple[str, ...]:

@@ -4,8 +4,10 @@ benchmarks report. Kept apart from the engine that fills them in."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Iterator
+
+from assistant.confidence import summary
 
 
 @dataclass
@@ -28,14 +30,26 @@ class GenerationStats:
     #: eog, max_tokens, context_full, time, stop_text, newline, suffix (the next line of the
     #: code after the cursor was written again), loop or cancelled.
     stop_reason: str = ""
-    #: Mean and lowest log-probability of the generated tokens (assistant/confidence.py);
-    #: None when nothing was generated.
-    mean_logprob: float | None = None
-    min_logprob: float | None = None
-    #: (characters, log-probability) per generated token, for judging a shown part.
+    #: (characters, log-probability) per generated token (assistant/confidence.py), for
+    #: judging the part of the text that is shown.
     token_logprobs: list[tuple[int, float]] = field(default_factory=list)
     #: The infill format of the prompt (`psm:starcoder`, `left-to-right`, ...); "" for generate().
     format: str = ""
+
+    @property
+    def mean_logprob(self) -> float | None:
+        """Mean log-probability of the generated tokens; None when nothing was generated."""
+        return summary([logprob for _, logprob in self.token_logprobs])[0]
+
+    @property
+    def min_logprob(self) -> float | None:
+        return summary([logprob for _, logprob in self.token_logprobs])[1]
+
+    def figures(self) -> dict[str, object]:
+        """The figures worth storing with a message: every field but the per-token list,
+        with its mean and lowest instead."""
+        figures = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "token_logprobs"}
+        return figures | {"mean_logprob": self.mean_logprob, "min_logprob": self.min_logprob}
 
     @property
     def confidence(self) -> float | None:

@@ -10,7 +10,6 @@ shown as sent.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable, Iterable
 
@@ -163,7 +162,7 @@ class ChatScreen(ConversationHistory, SlashCommandHandlers):
     @on(ReplyView.Done)
     async def _reply_done(self, message: ReplyView.Done) -> None:
         view, self._reply = self._reply, None
-        stats = asdict(message.stats)
+        stats = message.stats.figures()
         stored = self._store.add_message(
             self._conversation_id, "assistant", message.text, mode=self._mode, stats=stats
         )
