@@ -17,6 +17,7 @@ from pathlib import Path
 
 from assistant import hub, locations, registry
 from assistant.errors import CoveError, ModelError
+from assistant.fim import parse_format
 
 
 @dataclass
@@ -51,6 +52,11 @@ class EngineConfig:
             raise CoveError(f"n_ctx {self.n_ctx} is too small: use at least 64 (4096 is a good default)")
         if self.n_threads is not None and self.n_threads < 1:
             raise CoveError(f"n_threads {self.n_threads} must be at least 1 (or unset for automatic)")
+        if self.fim_format != "auto":
+            try:
+                parse_format(self.fim_format)  # a bad spelling fails before any model loads
+            except ValueError as error:
+                raise CoveError(str(error)) from None
 
 
 _ENV = {"model": "COVE_MODEL", "n_ctx": "COVE_N_CTX", "n_threads": "COVE_N_THREADS",

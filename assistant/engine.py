@@ -21,7 +21,7 @@ from assistant import formats, kv_reuse
 from assistant.config import EngineConfig, resolve_model
 from assistant.confidence import TokenLogprobs
 from assistant.errors import ModelError
-from assistant.fim import GATE_KEY, ContextChunk, FimFormat, Piece, parse_format, request_kind
+from assistant.fim import GATE_KEY, ContextChunk, FimFormat, Piece, request_kind
 from assistant.gguf_file import check_gguf, gguf_architecture, gguf_header, trained_context_length
 from assistant.generation import Generation, GenerationStats
 from assistant.healing import healed, split_indentation
@@ -60,11 +60,6 @@ class Engine:
         """Load the configured (or default) model; ModelError with a one-line reason otherwise."""
         path, _ = resolve_model(config, sources)
         check_gguf(path)
-        if config.fim_format != "auto":
-            try:
-                parse_format(config.fim_format)  # a bad spelling fails before the model loads
-            except ValueError as error:
-                raise ModelError(str(error)) from None
         from llama_cpp import Llama
 
         trained = trained_context_length(gguf_header(path))
