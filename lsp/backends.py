@@ -84,8 +84,11 @@ class LocalBackend:
     #: The engine trims each prompt to its context with the model's own tokenizer.
     window_tokens = None
 
-    def __init__(self, engine: object) -> None:
+    def __init__(self, engine: object, owned: bool = True) -> None:
         self.engine = engine
+        #: False when the caller keeps the engine (`cove complete`, the measurements):
+        #: closing the backend then leaves it open.
+        self.owned = owned
         self.description = f"{engine.model_name} ({engine.model_path.name}, {engine.fim.name}, n_ctx {engine.n_ctx})"
         #: The gate measured for this model (its GGUF), else the one measured on others.
         self.min_confidence = engine.measured_gate if engine.measured_gate is not None else DEFAULT_MIN_CONFIDENCE
@@ -115,7 +118,8 @@ class LocalBackend:
                       stats.generated_tokens, stats.prompt_ms, tuple(stats.token_logprobs), stats.format)
 
     def close(self) -> None:
-        self.engine.close()
+        if self.owned:
+            self.engine.close()
 
 
 #: llama.cpp server `stop_type` -> the engine's stop reason names.

@@ -10,6 +10,7 @@ tokens whether it is still wanted: a newer request, a newer document version or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import math
@@ -18,14 +19,14 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import AsyncIterator, Callable, Sequence
 
 from assistant.confidence import of_prefix
 from assistant.engine import StopRules
 from assistant.errors import CoveError
 
 from lsp import context, postprocess
-from lsp.backends import InfillBackend, Request, Result, load_backend
+from lsp.backends import InfillBackend, LocalBackend, Request, Result, load_backend
 from lsp.cache import ResultCache
 from lsp.health import Health
 from lsp.settings import Settings
@@ -327,3 +328,16 @@ def _unsure(mean_logprob: float | None, min_confidence: float) -> bool:
     """Whether the model was less sure of the shown tokens than the gate allows (their
     geometric-mean probability below `min_confidence`); no figures: not gated."""
     return mean_logprob is not None and math.exp(mean_logprob) < min_confidence
+
+
+@contextlib.asynccontextmanager
+async def over_engine(engine: object, settings: Settings) -> AsyncIterator[Completer]:
+    """A loaded completer over an engine the caller keeps (open after the block): how
+    `cove complete` and the editor-request measurements ask what an editor would get."""
+    completer = Completer(settings, log=lambda message: None, load=lambda _: LocalBackend(engine, owned=False))
+    try:
+        if (error := await completer.load()) is not None:
+            raise CoveError(error)
+        yield completer
+    finally:
+        completer.close()

@@ -124,20 +124,11 @@ async def run_tasks(engine: object, settings: object, tasks: Sequence[Task],
     `on_done` after each (a progress bar: a report of hundreds of requests takes minutes)."""
     import dataclasses
 
-    from lsp.backends import LocalBackend
-    from lsp.completer import Completer, Cursor
-
-    class Borrowed(LocalBackend):
-        """The caller's engine: it stays open when the completer closes."""
-
-        def close(self) -> None:
-            pass
+    from lsp.completer import Cursor, over_engine
 
     settings = dataclasses.replace(settings, cache_size=1, extra_tokens=0, speculate=False)
-    completer = Completer(settings, log=lambda message: None, load=lambda _: Borrowed(engine))
     outcomes = []
-    try:
-        await completer.load()
+    async with over_engine(engine, settings) as completer:
         for number, task in enumerate(tasks):
             completer.cache.clear()
             cursor = Cursor(Path(task.path).as_uri() if task.path.startswith("/") else f"untitled:{task.path}",
@@ -148,8 +139,6 @@ async def run_tasks(engine: object, settings: object, tasks: Sequence[Task],
             lowest = math.exp(record.min_logprob) if record.min_logprob is not None else None
             outcomes.append(Outcome(task, completion, confidence, record.latency_ms, lowest))
             on_done()
-    finally:
-        completer.close()
     return outcomes
 
 

@@ -78,20 +78,12 @@ def run(args: argparse.Namespace) -> int:
 
 async def _complete(engine, settings, prefix: str, suffix: str, path: Path | None):
     """The completion through the language server's completer, and its record."""
-    from lsp.backends import LocalBackend
-    from lsp.completer import Completer, Cursor
+    from lsp.completer import Cursor, over_engine
 
-    completer = Completer(settings, log=lambda message: None, load=lambda _: LocalBackend(engine))
-    try:
-        error = await completer.load()
-        if error is not None:
-            raise CoveError(error)
+    async with over_engine(engine, settings) as completer:
         uri, name = (path.resolve().as_uri(), path.name) if path else ("untitled:stdin", "stdin")
-        cursor = Cursor(uri, name, prefix + suffix, len(prefix), 0)
-        completion = await completer.complete(cursor, lambda: 0)
+        completion = await completer.complete(Cursor(uri, name, prefix + suffix, len(prefix), 0), lambda: 0)
         return completion or "", completer.history[-1]
-    finally:
-        completer.close()
 
 
 def _read_input(args: argparse.Namespace) -> tuple[str, str, Path | None]:
