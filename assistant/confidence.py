@@ -1,9 +1,10 @@
 """How sure the model was of what it wrote: log-probabilities of the tokens it chose.
 
 A small model writes plausible-looking garbage as readily as right code; the difference
-shows in its own probabilities. The language server hides completions whose mean
-token log-probability is low (settings `minConfidence`), the benchmarks choose that
-threshold on held-out code, and `complete --json` reports both figures.
+shows in its own probabilities. The language server ends a completion before the first
+token the model was unsure of (settings `minConfidence`, StopRules.min_probability), the
+benchmarks choose that floor on held-out code, and `complete --json` reports the mean and
+lowest figure of what was shown.
 
 Read from llama.cpp's logits of the last decoded position, right after a token was
 sampled from them and before it is evaluated: no extra model work, one log-sum-exp over
@@ -28,10 +29,14 @@ class TokenLogprobs:
         self._ctx = llama.ctx
         self._n_vocab = llama.n_vocab()
 
+    def logits(self) -> np.ndarray:
+        """The logits of the last decoded position (a view of llama.cpp's buffer)."""
+        pointer = self._lib.llama_get_logits_ith(self._ctx, -1)
+        return np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+
     def __call__(self, token: int) -> float:
         """The log-probability of `token`, sampled from the logits of the last decoded position."""
-        pointer = self._lib.llama_get_logits_ith(self._ctx, -1)
-        logits = np.ctypeslib.as_array(pointer, shape=(self._n_vocab,))
+        logits = self.logits()
         top = float(logits.max())
         return float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
 
@@ -43,13 +48,12 @@ def summary(logprobs: Sequence[float]) -> tuple[float | None, float | None]:
     return sum(logprobs) / len(logprobs), min(logprobs)
 
 
-def of_prefix(tokens: Sequence[tuple[int, float]], chars: int) -> tuple[float | None, float | None]:
-    """(mean, lowest) log-probability of the tokens that wrote the first `chars` characters:
-    the part of a completion that is shown, after post-processing cut the rest."""
-    logprobs, covered = [], 0
-    for length, logprob in tokens:
+def shown(tokens: Sequence[tuple[int, float]], chars: int) -> tuple[tuple[int, float], ...]:
+    """The (characters, log-probability) of the tokens that wrote the first `chars`
+    characters: the part of a completion that is shown, after post-processing cut the rest."""
+    covered, count = 0, 0
+    for length, _ in tokens:
         if covered >= chars:
             break
-        logprobs.append(logprob)
-        covered += length
-    return summary(logprobs)
+        covered, count = covered + length, count + 1
+    return tuple(tokens[:count])

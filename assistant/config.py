@@ -36,6 +36,8 @@ class EngineConfig:
     n_batch: int = 512
     #: Infill format: auto (detected from the model), codegen2, psm:FAMILY, spm:FAMILY or a template.
     fim_format: str = "auto"
+    #: Ask a cursor inside a word from its last token boundary (assistant/token_healing.py).
+    token_healing: bool = True
     #: Optional GGUF LoRA adapter applied on top of the model.
     lora: Path | None = None
     #: A file or folder being worked on (the LSP's workspace root, `cove complete`'s file;

@@ -10,14 +10,18 @@ tokens. Consecutive requests share the longest common token prefix in the KV cac
 from __future__ import annotations
 
 import codecs
+import ctypes
 import dataclasses
+import math
 import os
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Generator, Iterator, Sequence
 
-from assistant import formats, kv_reuse
+import numpy as np
+
+from assistant import formats, kv_reuse, token_healing
 from assistant.config import EngineConfig, resolve_model
 from assistant.confidence import TokenLogprobs
 from assistant.errors import ModelError
@@ -28,6 +32,7 @@ from assistant.healing import healed, split_indentation
 from assistant.llama_log import warnings_of_llama_cpp
 from assistant.sampling import GREEDY, Sampling
 from assistant.stopping import StopRules, StopScanner
+from assistant.token_healing import Vocabulary, without_head
 
 #: Share of the prompt budget given to the prefix; the rest goes to the suffix (llama.cpp's /infill uses 3:1).
 PREFIX_SHARE = 0.75
@@ -52,6 +57,7 @@ class Engine:
         self.fim = formats.detect(self, config.fim_format)
         #: Request kind -> the mode measured best for it, from the GGUF (`auto` only).
         self.fim_by_kind: dict[str, FimFormat] = formats.measured(self) if config.fim_format == "auto" else {}
+        self._vocabulary: Vocabulary | None = None  # built on the first healed request
 
     # ---- loading -----------------------------------------------------------------
 
@@ -183,9 +189,12 @@ class Engine:
         the answer comes back without that indentation (assistant/healing.py). Writing the
         next line of the suffix again ends the answer, in every format; a model without FIM
         tokens sees only the prefix (left-to-right mode) and this is how the suffix still
-        bounds what it writes."""
+        bounds what it writes. A cursor inside a word is asked from the word's last token
+        boundary (assistant/token_healing.py)."""
         fim = self.format_for(prefix)
         prefix, indentation = split_indentation(prefix)
+        head, allowed = ("", None) if indentation else self._healing(prefix)
+        prefix = prefix[:len(prefix) - len(head)]
         stop = dataclasses.replace(stop, stop_lines=stop.stop_lines + next_code_line(suffix))
         if not fim.sees_suffix:
             suffix = ""
@@ -195,9 +204,35 @@ class Engine:
             prefix, suffix = self._fit(fim, prefix, suffix, extra, path, answer_room)
             prompt = self.encode(fim.layout(prefix, suffix, extra=extra, path=path))
         stop_ids = {i for text in fim.stop_texts() if (i := self.special_token_id(text)) is not None}
-        generation = self._generation(prompt, stop, should_cancel, stop_ids, GREEDY, indentation=indentation)
-        generation.stats.format = fim.name
-        return generation
+        stats = GenerationStats(prompt_tokens=len(prompt), format=fim.name)
+        pieces = self._stream(prompt, stop, should_cancel, stop_ids, GREEDY, stats, allowed, len(head))
+        if indentation:
+            pieces = healed(pieces, indentation)
+        return Generation(without_head(pieces, head) if head else pieces, stats)
+
+    def _healing(self, prefix: str) -> tuple[str, np.ndarray | None]:
+        """The text of the prefix's last token and the tokens that may be written in its
+        place (token healing); ("", None) when there is nothing to heal."""
+        if not self.config.token_healing:
+            return "", None
+        line = prefix[prefix.rfind("\n") + 1:]
+        ids = self.tokenize(line)
+        if not ids:
+            return "", None
+        piece = self._piece(ids[-1])
+        head = piece.decode("utf-8", errors="replace")
+        if not head or "\ufffd" in head or not prefix.endswith(head):
+            return "", None  # a byte of a longer character, or a tokenizer that respells the line
+        if self._vocabulary is None:
+            self._vocabulary = Vocabulary([self._piece(token) for token in range(self._llama.n_vocab())])
+        allowed = self._vocabulary.starting_with(piece)
+        return (head, allowed) if len(allowed) else ("", None)
+
+    def _piece(self, token: int) -> bytes:
+        """The bytes a token writes (control tokens write none)."""
+        buffer = ctypes.create_string_buffer(256)
+        size = self._lib.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+        return buffer.raw[:max(0, size)]
 
     def format_for(self, prefix: str) -> FimFormat:
         """The infill format for a cursor after `prefix`: the mode this model measured best
@@ -215,8 +250,9 @@ class Engine:
         """Continue `prompt`: a string (control tokens in it are parsed, as in a chat
         template's output) or pieces (only `special` pieces may be control tokens)."""
         ids = self._with_bos(self.tokenize(prompt, special=True)) if isinstance(prompt, str) else self.encode(prompt)
-        room = self.n_ctx - self._answer_room(stop)
-        return self._generation(ids[-room:], stop, should_cancel, set(), sampling)
+        ids = ids[-(self.n_ctx - self._answer_room(stop)):]
+        stats = GenerationStats(prompt_tokens=len(ids))
+        return Generation(self._stream(ids, stop, should_cancel, set(), sampling, stats), stats)
 
     def _answer_room(self, stop: StopRules) -> int:
         """Context tokens kept free for the answer when the prompt is trimmed to fit."""
@@ -253,20 +289,6 @@ class Engine:
         prefix_ids = prefix_ids[len(prefix_ids) - (budget - len(suffix_ids)):]
         return self.detokenize(prefix_ids), self.detokenize(suffix_ids)
 
-    def _generation(
-        self,
-        prompt: list[int],
-        stop: StopRules,
-        should_cancel: Callable[[], bool] | None,
-        stop_ids: set[int],
-        sampling: Sampling,
-        indentation: str = "",
-    ) -> Generation:
-        """The streamed answer to `prompt`; one that `indentation` must come off (healing) when given."""
-        stats = GenerationStats(prompt_tokens=len(prompt))
-        pieces = self._stream(prompt, stop, should_cancel, stop_ids, sampling, stats)
-        return Generation(healed(pieces, indentation) if indentation else pieces, stats)
-
     def _stream(
         self,
         prompt: list[int],
@@ -275,7 +297,11 @@ class Engine:
         stop_ids: set[int],
         sampling: Sampling,
         stats: GenerationStats,
+        allowed: np.ndarray | None = None,
+        head_chars: int = 0,
     ) -> Iterator[str]:
+        """The answer's text as it is generated, `stats` filled in on the way; `allowed`
+        and `head_chars`: the first token's choices and the healed text it writes again."""
         with self.lock:
             started = time.perf_counter()
             deadline = None  # from the first token: the budget bounds generation, never the prompt
@@ -286,19 +312,24 @@ class Engine:
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             scanner = StopScanner(stop)
             first_token_at = None
-            logprob_of = TokenLogprobs(self._llama)
-            tokens = self._llama.generate(prompt, **sampling.llama_kwargs())
+            tokens = self._tokens(prompt, sampling, allowed)
+            floor = math.log(stop.min_probability) if stop.min_probability > 0 else -math.inf
             stats.stop_reason = "max_tokens"
             try:
-                for token in tokens:
+                for token, logprob in tokens:
                     now = time.perf_counter()
                     first_token_at = first_token_at or now
                     if token in stop_ids or self._lib.llama_vocab_is_eog(self._vocab, token):
                         stats.stop_reason = "eog"
                         break
+                    if logprob < floor:
+                        stats.stop_reason = "unsure"
+                        break
                     stats.generated_tokens += 1
                     piece = decoder.decode(self._llama.detokenize([token]))
-                    stats.token_logprobs.append((len(piece), logprob_of(token)))
+                    shown = max(0, len(piece) - head_chars)  # what the healed text leaves
+                    head_chars -= len(piece) - shown
+                    stats.token_logprobs.append((shown, logprob))
                     text = scanner.feed(piece)
                     if text:
                         line_done = line_done or "\n" in text
@@ -331,6 +362,29 @@ class Engine:
                 stats.prompt_ms = 1000 * (first_token_at - started)
                 stats.generation_ms = 1000 * (ended - first_token_at)
                 stats.total_ms = 1000 * (ended - started)
+
+
+    def _tokens(self, prompt: list[int], sampling: Sampling,
+                allowed: np.ndarray | None) -> Generator[tuple[int, float], None, None]:
+        """Sampled tokens and their log-probabilities. With `allowed` (token healing) the
+        first is the likeliest of those, and generation goes on from it."""
+        logprob_of = TokenLogprobs(self._llama)
+        kwargs = sampling.llama_kwargs()
+        tokens = self._llama.generate(prompt, **kwargs)
+        try:
+            if allowed is not None:
+                first = next(tokens, None)
+                if first is None:
+                    return
+                chosen, logprob = token_healing.choose(logprob_of.logits(), allowed)
+                if chosen != first:  # decode the chosen token instead (its prompt is cached)
+                    tokens.close()
+                    tokens = self._llama.generate([*prompt, chosen], **kwargs)
+                yield chosen, logprob
+            for token in tokens:
+                yield token, logprob_of(token)
+        finally:
+            tokens.close()
 
 
 def next_code_line(suffix: str) -> tuple[str, ...]:

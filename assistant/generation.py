@@ -28,7 +28,8 @@ class GenerationStats:
     generation_ms: float = 0.0
     total_ms: float = 0.0
     #: eog, max_tokens, context_full, time, stop_text, newline, suffix (the next line of the
-    #: code after the cursor was written again), loop or cancelled.
+    #: code after the cursor was written again), loop, unsure (the next token was less likely
+    #: than StopRules.min_probability) or cancelled.
     stop_reason: str = ""
     #: (characters, log-probability) per generated token (assistant/confidence.py), for
     #: judging the part of the text that is shown.

@@ -38,12 +38,18 @@ class StopRules:
     #: Stop when the output starts looping: a line, a block of lines or a phrase repeating
     #: back to back (one copy is kept).
     stop_loops: bool = True
+    #: End the output before the first token the model gave less than this probability
+    #: (stop reason `unsure`): what follows a guess is rarely right, and is not worth the
+    #: time to write. 0 keeps every token.
+    min_probability: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
             raise ValueError(f"max_tokens must be at least 1, got {self.max_tokens}")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise ValueError(f"time_budget_s must be positive, got {self.time_budget_s}")
+        if not 0 <= self.min_probability <= 1:
+            raise ValueError(f"min_probability must be between 0 and 1, got {self.min_probability}")
         if any(not text for text in self.stop_texts):
             raise ValueError("stop texts must not be empty")
 

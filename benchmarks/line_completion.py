@@ -4,12 +4,13 @@ Cursors in the middle of lines being typed and on fresh lines (lsp/line_eval.py)
 held-out files: a repository outside the training corpus (`--repo`, repeatable) or a
 training run's validation files (`--data RUN/data`). Every infill mode the model supports
 is measured (PSM, SPM, CodeGen2, left to right) and `auto`, each through the completer the
-LSP uses, with `cove complete`'s settings. Then the confidence gate: chosen on the first
-half of the requests to maximise characters kept minus characters shown wrongly, and
-reported on the second half, with and without it.
+LSP uses, with `cove complete`'s settings, ungated. Then the confidence gate (a completion
+ends before the first token the model gave less than that probability): chosen on every
+other `auto` request to maximise characters kept minus characters shown wrongly, then
+measured with the gate in force on the other half, against the same half ungated.
 
     .venv/bin/python benchmarks/line_completion.py --repo .venv/lib/python3.11/site-packages/hypothesis \
-        [--model FILE.gguf] [--per-kind 150] [--json out.json]
+        [--model FILE.gguf] [--per-kind 150] [--modes auto ...] [--no-token-healing] [--json out.json]
 """
 
 from __future__ import annotations
@@ -44,18 +45,25 @@ def modes_of(model: Path) -> list[str]:
         engine.close()
 
 
-def measure_modes(model: Path, tasks: list[line_eval.Task], modes: list[str]) -> dict[str, list[line_eval.Outcome]]:
-    """The outcome of every task in every mode, ungated (with `cove complete`'s other settings)."""
-    settings = dataclasses.replace(Settings(), min_confidence=0.0)  # measure ungated; a gate is judged apart
-    results: dict[str, list[line_eval.Outcome]] = {}
-    for mode in modes:
-        engine = Engine.load(EngineConfig(model=model, n_ctx=settings.n_ctx, fim_format=mode))
-        try:
-            results[mode] = line_eval.measure(engine, settings, tasks)
-        finally:
-            engine.close()
-        print(f"measured {mode}", file=sys.stderr)
-    return results
+def measure_mode(model: Path, tasks: list[line_eval.Task], mode: str, gate: float = 0.0,
+                 token_healing: bool = True) -> list[line_eval.Outcome]:
+    """The outcome of every task in `mode` with the gate at `gate` (`cove complete`'s other settings)."""
+    settings = dataclasses.replace(Settings(), min_confidence=gate)
+    engine = Engine.load(EngineConfig(model=model, n_ctx=settings.n_ctx, fim_format=mode, token_healing=token_healing))
+    try:
+        return line_eval.measure(engine, settings, tasks)
+    finally:
+        engine.close()
+        print(f"measured {mode} (gate {gate:g})", file=sys.stderr)
+
+
+HEADER = ("| mode | kind | exact | chars kept | shown | exact among shown | wrong chars/request | p50 ms |\n"
+          "|---|---|---|---|---|---|---|---|")
+
+
+def row(label: str, kind: str, s: line_eval.Summary) -> str:
+    return (f"| {label} | {kind} | {s.exact:.1%} | {s.kept:.1%} | {s.shown:.1%} | {s.precision:.1%} | "
+            f"{s.wrong_chars:.1f} | {s.latency_ms:.0f} |")
 
 
 def main() -> None:
@@ -65,39 +73,43 @@ def main() -> None:
     parser.add_argument("--data", type=Path, help="a training run's data folder: its validation files")
     parser.add_argument("--per-kind", type=int, default=150)
     parser.add_argument("--modes", nargs="*", help="modes to measure (default: every one the model supports)")
+    parser.add_argument("--no-token-healing", action="store_true", help="ask mid-word cursors as typed (the before)")
     parser.add_argument("--json", type=Path, help="write every outcome here")
     args = parser.parse_args()
     files = held_out_files(args.repo, args.data)
     tasks = line_eval.make_tasks(files, args.per_kind)
-    results = measure_modes(args.model, tasks, args.modes or modes_of(args.model))
-    print(f"{args.model.name}: {len(files)} held-out files, {args.per_kind} requests per kind\n")
-    print("| mode | kind | exact | chars kept | shown | exact among shown | wrong chars/request | p50 ms |")
-    print("|---|---|---|---|---|---|---|---|")
+    healing = not args.no_token_healing
+    results = {mode: measure_mode(args.model, tasks, mode, token_healing=healing)
+               for mode in args.modes or modes_of(args.model)}
+    print(f"{args.model.name}: {len(files)} held-out files, {args.per_kind} requests per kind, "
+          f"token healing {'on' if healing else 'off'}, ungated\n")
+    print(HEADER)
     for mode, outcomes in results.items():
         for kind in line_eval.KINDS:
-            s = line_eval.summarize([o for o in outcomes if o.task.kind == kind])
-            print(f"| {mode} | {kind} | {s.exact:.1%} | {s.kept:.1%} | {s.shown:.1%} | {s.precision:.1%} | "
-                  f"{s.wrong_chars:.1f} | {s.latency_ms:.0f} |")
+            print(row(mode, kind, line_eval.summarize([o for o in outcomes if o.task.kind == kind])))
     single = {mode: outcomes for mode, outcomes in results.items() if mode != "auto"}
     for kind in line_eval.KINDS if single else ():
         print(f"\nbest mode for {kind}: {line_eval.best_mode(single, kind)}")
     if "auto" in results:
-        outcomes = results["auto"]
-        tune, report = outcomes[0::2], outcomes[1::2]
-        threshold = line_eval.best_threshold(tune)
-        print(f"\nconfidence gate chosen on {len(tune)} requests: {threshold:.2f}; reported on the other {len(report)}:\n")
-        print("| auto | kind | exact | chars kept | shown | exact among shown | wrong chars/request |")
-        print("|---|---|---|---|---|---|---|")
-        for label, gate in (("ungated", 0.0), (f"gate {threshold:.2f}", threshold)):
-            for kind in line_eval.KINDS:
-                s = line_eval.summarize([o for o in report if o.task.kind == kind], gate)
-                print(f"| {label} | {kind} | {s.exact:.1%} | {s.kept:.1%} | {s.shown:.1%} | {s.precision:.1%} | "
-                      f"{s.wrong_chars:.1f} |")
+        report_gate(args.model, tasks, results["auto"], healing)
     if args.json:
         args.json.write_text(json.dumps({mode: [dict(kind=o.task.kind, path=o.task.path, truth=o.task.truth,
-                                                     completion=o.completion, confidence=o.confidence,
-                                                     lowest=o.lowest)
+                                                     completion=o.completion, tokens=o.tokens)
                                                 for o in outcomes] for mode, outcomes in results.items()}, indent=1))
+
+
+def report_gate(model: Path, tasks: list[line_eval.Task], outcomes: list[line_eval.Outcome], healing: bool) -> None:
+    """The gate chosen on every other `auto` request (ungated figures, each completion cut
+    where the gate would end it), then measured for real on the other half."""
+    tune, report = outcomes[0::2], outcomes[1::2]
+    threshold = line_eval.best_threshold(tune)
+    gated = measure_mode(model, tasks[1::2], "auto", threshold, healing)
+    print(f"\nconfidence gate chosen on {len(tune)} requests: {threshold:.2f}; reported on the other "
+          f"{len(report)}, measured with the gate in force:\n")
+    print(HEADER)
+    for label, figures in (("ungated", report), (f"gate {threshold:.2f}", gated)):
+        for kind in line_eval.KINDS:
+            print(row(label, kind, line_eval.summarize([o for o in figures if o.task.kind == kind])))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import math
 import threading
 import time
 from collections import deque
@@ -21,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import AsyncIterator, Callable, Sequence
 
-from assistant.confidence import of_prefix
+from assistant.confidence import shown, summary
 from assistant.engine import StopRules
 from assistant.errors import CoveError
 
@@ -61,11 +60,17 @@ class Record:
     generated_tokens: int = 0
     prompt_ms: float = 0.0
     stop_reason: str = ""
-    #: Mean and lowest log-probability of the tokens of the completion as post-processed
-    #: (before the gate): what the gate judged.
-    mean_logprob: float | None = None
-    min_logprob: float | None = None
+    #: (characters, log-probability) of the tokens that wrote the completion as post-processed.
+    shown_logprobs: tuple[tuple[int, float], ...] = ()
     mode: str = ""
+
+    @property
+    def mean_logprob(self) -> float | None:
+        return summary([logprob for _, logprob in self.shown_logprobs])[0]
+
+    @property
+    def min_logprob(self) -> float | None:
+        return summary([logprob for _, logprob in self.shown_logprobs])[1]
 
 
 class _Job:
@@ -195,11 +200,11 @@ class Completer:
             raise
         if result is None or result.stop_reason == "cancelled":
             return self._done("stale", started, None, result)
-        completion, served_from, confidence = self._finish(result, window, rules)
+        completion, served_from, shown_logprobs = self._finish(result, window, rules)
         self.cache.put(window.prefix, window.suffix, completion)
         if completion and self.settings.speculate:
             self._speculation = asyncio.ensure_future(self._speculate(cursor, completion, sources))
-        return self._done(served_from, started, completion, result, confidence)
+        return self._done(served_from, started, completion, result, shown_logprobs)
 
     def _rules(self, cursor: Cursor) -> postprocess.Rules | None:
         """The stop rules for the cursor's place in its line, or None for no completion there."""
@@ -220,25 +225,27 @@ class Completer:
         window = context.window(cursor.text, cursor.offset, budget, self._count)
         request = Request(window.prefix, window.suffix, self._extra(cursor, sources, budget.extra), cursor.path,
                           StopRules(max_tokens=max_tokens, time_budget_s=settings.time_budget_ms / 1000,
-                                    single_line=rules.single_line, stop_texts=rules.stop_texts))
+                                    single_line=rules.single_line, stop_texts=rules.stop_texts,
+                                    min_probability=self.gate()))
         return window, request
 
     def gate(self) -> float:
-        """The confidence gate in force: the setting, else the backend's (its model's measured one)."""
+        """The confidence gate in force: the setting, else the backend's (its model's measured
+        one). The model's answer ends before the first token it gave less than this
+        probability, so only what it was sure of is shown, and an unsure answer costs one
+        token's time."""
         if self.settings.min_confidence is not None:
             return self.settings.min_confidence
         return self.backend.min_confidence if self.backend is not None else 0.0
 
     def _finish(self, result: Result, window: context.Window,
-                rules: postprocess.Rules) -> tuple[str, str, tuple[float | None, float | None]]:
-        """The completion to show for a model result, where it is served from, and the mean
-        and lowest log-probability of the tokens that wrote it (the gate's figures)."""
+                rules: postprocess.Rules) -> tuple[str, str, tuple[tuple[int, float], ...]]:
+        """The completion to show for a model result, where it is served from ("gated":
+        the model was unsure from the first token), and the figures of the tokens that wrote it."""
         completion = postprocess.finish(result.text, prefix=window.prefix, suffix=window.suffix,
                                         line_prefix=window.line_prefix, rules=rules)
-        confidence = of_prefix(result.token_logprobs, len(completion))
-        if completion and _unsure(confidence[0], self.gate()):
-            return "", "gated", confidence
-        return completion, "model", confidence
+        gated = result.stop_reason == "unsure" and not completion
+        return completion, "gated" if gated else "model", shown(result.token_logprobs, len(completion))
 
     def warm(self, cursor: Cursor, sources: Sequence[context.Source] = ()) -> asyncio.Future:
         """Warm-up: evaluate, in idle time, the prompt a completion at `cursor` would need
@@ -313,21 +320,15 @@ class Completer:
         return self._extra_memo[1]
 
     def _done(self, served_from: str, started: float, completion: str | None, result: Result | None = None,
-              confidence: tuple[float | None, float | None] = (None, None)) -> str | None:
+              shown_logprobs: tuple[tuple[int, float], ...] = ()) -> str | None:
         record = Record(served_from, 1000 * (time.perf_counter() - started))
         if result is not None:
             record = dataclasses.replace(record, prompt_tokens=result.prompt_tokens, cached_tokens=result.cached_tokens,
                                          generated_tokens=result.generated_tokens, prompt_ms=result.prompt_ms,
-                                         stop_reason=result.stop_reason, mean_logprob=confidence[0],
-                                         min_logprob=confidence[1], mode=result.mode)
+                                         stop_reason=result.stop_reason, shown_logprobs=shown_logprobs,
+                                         mode=result.mode)
         self.history.append(record)
         return completion
-
-
-def _unsure(mean_logprob: float | None, min_confidence: float) -> bool:
-    """Whether the model was less sure of the shown tokens than the gate allows (their
-    geometric-mean probability below `min_confidence`); no figures: not gated."""
-    return mean_logprob is not None and math.exp(mean_logprob) < min_confidence
 
 
 @contextlib.asynccontextmanager

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from assistant.confidence import summary
 from assistant.fim import FRESH_LINE, MID_LINE
 
 KINDS = (MID_LINE, FRESH_LINE)
@@ -42,24 +43,33 @@ class Task:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the completer showed for a task, and how sure the model was."""
+    """What the completer showed for a task, and how sure the model was of each token."""
 
     task: Task
     completion: str
-    #: Geometric-mean probability of the tokens of the completion (what the gate judges);
-    #: None when nothing was shown.
-    confidence: float | None
     latency_ms: float
-    #: Probability of its least likely token.
-    lowest: float | None = None
+    #: (characters, log-probability) of the tokens that wrote the completion.
+    tokens: tuple[tuple[int, float], ...] = ()
+
+    @property
+    def confidence(self) -> float | None:
+        """Geometric-mean probability of the completion's tokens; None when nothing was shown."""
+        mean = summary([logprob for _, logprob in self.tokens])[0]
+        return math.exp(mean) if mean is not None else None
+
+    def cut(self, floor: float) -> "Outcome":
+        """This outcome as a gate at `floor` leaves it: the completion ends before the first
+        token the model gave less than `floor` probability (as StopRules.min_probability)."""
+        covered = 0
+        for count, (length, logprob) in enumerate(self.tokens):
+            if math.exp(logprob) < floor:
+                return Outcome(self.task, self.completion[:covered], self.latency_ms, self.tokens[:count])
+            covered += length
+        return self
 
     @property
     def first_line(self) -> str:
         return self.completion.split("\n", 1)[0].rstrip()
-
-    def gated(self, min_confidence: float) -> bool:
-        """Whether a gate at `min_confidence` hides this completion (no figures: never)."""
-        return self.confidence is not None and self.confidence < min_confidence
 
     @property
     def shown(self) -> bool:
@@ -135,9 +145,7 @@ async def run_tasks(engine: object, settings: object, tasks: Sequence[Task],
                             task.path, task.text, task.offset, number)
             completion = await completer.complete(cursor, lambda n=number: n) or ""
             record = completer.history[-1]
-            confidence = math.exp(record.mean_logprob) if record.mean_logprob is not None else None
-            lowest = math.exp(record.min_logprob) if record.min_logprob is not None else None
-            outcomes.append(Outcome(task, completion, confidence, record.latency_ms, lowest))
+            outcomes.append(Outcome(task, completion, record.latency_ms, record.shown_logprobs))
             on_done()
     return outcomes
 
@@ -160,9 +168,9 @@ class Summary:
     latency_ms: float  #: median
 
 
-def summarize(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> Summary:
-    """Figures of `outcomes`, as a gate at `min_confidence` would have left them."""
-    gated = [Outcome(o.task, "", o.confidence, o.latency_ms) if o.gated(min_confidence) else o for o in outcomes]
+def summarize(outcomes: Sequence[Outcome], floor: float = 0.0) -> Summary:
+    """Figures of `outcomes`, as a gate at `floor` would have left them."""
+    gated = [o.cut(floor) for o in outcomes]
     n = max(1, len(gated))
     shown = [o for o in gated if o.shown]
     truth_chars = max(1, sum(len(o.task.truth) for o in gated))
@@ -178,15 +186,10 @@ def summarize(outcomes: Sequence[Outcome], min_confidence: float = 0.0) -> Summa
     )
 
 
-def gate_score(outcomes: Sequence[Outcome], min_confidence: float) -> int:
-    """Characters kept minus characters shown wrongly, with the gate at `min_confidence`:
-    what the gate is chosen to maximise."""
-    kept = wrong = 0
-    for o in outcomes:
-        if o.gated(min_confidence):
-            continue
-        kept, wrong = kept + o.kept, wrong + o.wrong
-    return kept - wrong
+def gate_score(outcomes: Sequence[Outcome], floor: float) -> int:
+    """Characters kept minus characters shown wrongly, with the gate at `floor`: what the
+    gate is chosen to maximise."""
+    return sum(o.kept - o.wrong for o in (o.cut(floor) for o in outcomes))
 
 
 def best_threshold(outcomes: Sequence[Outcome], grid: Sequence[float] = tuple(i / 20 for i in range(20))) -> float:

@@ -56,8 +56,9 @@ class Settings:
     api_key: str = ""
     #: Most tokens generated per completion.
     max_tokens: int = 48
-    #: Show nothing when the model is less sure than this of what it wrote: the geometric
-    #: mean of the shown tokens' probabilities, 0 to 1 (0 shows everything). Unset (null):
+    #: Show only what the model is sure of: a completion ends before the first token the
+    #: model gave less than this probability, 0 to 1 (0 shows everything); unsure from the
+    #: first token, nothing is shown, after one token's work. Unset (null):
     #: the gate measured for the model and written into its GGUF by Cove's recipe or
     #: finetune, else DEFAULT_MIN_CONFIDENCE; both chosen by benchmarks/line_completion.py
     #: on held-out code to maximise characters kept minus characters shown wrongly.

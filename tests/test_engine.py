@@ -1,5 +1,7 @@
 """The infill core on a real (tiny, random) GGUF through llama.cpp."""
 
+import dataclasses
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -86,7 +88,8 @@ def test_infill_prompt_has_exactly_the_layouts_control_tokens(engine):
     assert controls == [engine.special_token_id(t) for t in ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")]
 
 
-def test_one_more_character_evaluates_only_the_new_tokens(engine):
+def test_one_more_character_evaluates_only_the_new_tokens(engine, monkeypatch):
+    monkeypatch.setattr(engine.config, "token_healing", False)  # the prompts below are unhealed
     stop = StopRules(max_tokens=8)
     engine.infill(PREFIX, SUFFIX, stop=stop).result()
     before = engine.encode(engine.fim.layout(PREFIX, SUFFIX))
@@ -180,6 +183,7 @@ def test_the_log_probability_is_the_models_own(engine):
     import numpy as np
 
     prompt = engine.encode(engine.fim.layout(PREFIX, SUFFIX))
+    engine._llama.reset()  # cold: a shifted cache run is close to, not exactly, the model's figures
     generation = engine.generate(engine.fim.layout(PREFIX, SUFFIX), stop=StopRules(max_tokens=1))
     generation.result()
     engine._llama.reset()
@@ -188,3 +192,22 @@ def test_the_log_probability_is_the_models_own(engine):
                                    shape=(engine._llama.n_vocab(),)).astype(np.float64)
     best = -np.log(np.exp(logits - logits.max()).sum())  # greedy chose the top token
     assert generation.stats.mean_logprob == pytest.approx(best, abs=1e-3)
+
+
+def test_an_answer_ends_before_the_first_token_below_the_floor(engine):
+    stop = StopRules(max_tokens=16, stop_loops=False)
+    whole = engine.infill(PREFIX, SUFFIX, stop=stop)
+    text = whole.result()
+    probabilities = [math.exp(logprob) for _, logprob in whole.stats.token_logprobs]
+    # the first token less likely than every one before it; the floor goes between them
+    k = next(k for k in range(1, len(probabilities)) if probabilities[k] < min(probabilities[:k]))
+    floor = (probabilities[k] + min(probabilities[:k])) / 2
+    cut = engine.infill(PREFIX, SUFFIX, stop=dataclasses.replace(stop, min_probability=floor))
+    assert cut.result() == text[:sum(chars for chars, _ in whole.stats.token_logprobs[:k])]
+    assert cut.stats.stop_reason == "unsure" and cut.stats.generated_tokens == k
+
+
+def test_an_answer_unsure_from_its_first_token_costs_one_token(engine):
+    generation = engine.infill(PREFIX, SUFFIX, stop=StopRules(max_tokens=6, min_probability=1.0))
+    assert generation.result() == ""
+    assert generation.stats.stop_reason == "unsure" and generation.stats.generated_tokens == 0

@@ -41,7 +41,9 @@ def source_window() -> tuple[str, str]:
 
 
 def load(path, fim_format: str = "auto", n_ctx: int = 1024) -> Engine:
-    return Engine.load(EngineConfig(model=path, n_ctx=n_ctx, fim_format=fim_format, n_threads=2))
+    """An engine whose infill prompts are exactly the layouts these tests encode (no token healing)."""
+    return Engine.load(EngineConfig(model=path, n_ctx=n_ctx, fim_format=fim_format, n_threads=2,
+                                    token_healing=False))
 
 
 def last_logits(llama) -> np.ndarray:

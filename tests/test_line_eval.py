@@ -1,5 +1,7 @@
 """Editor-request measurement: the tasks it builds and how it scores them."""
 
+import math
+
 from lsp.line_eval import FRESH_LINE, MID_LINE, Outcome, Task, best_mode, best_threshold, gate_score, make_tasks, summarize
 
 FILE = "import os\n\n\ndef config_path(name):\n    base = os.path.expanduser('~')\n    return os.path.join(base, name)\n"
@@ -24,8 +26,12 @@ def test_tasks_are_reproducible():
     assert make_tasks([("c.py", FILE)], 3, seed=7) == make_tasks([("c.py", FILE)], 3, seed=7)
 
 
-def outcome(completion: str, truth: str, confidence: float | None = 0.5) -> Outcome:
-    return Outcome(Task(MID_LINE, "c.py", "", 0, truth), completion, confidence, 10.0)
+def outcome(completion: str, truth: str, *probabilities: float) -> Outcome:
+    """An outcome whose completion was written a character per token, at `probabilities`
+    (0.5 each when not given)."""
+    probabilities = probabilities or (0.5,) * len(completion)
+    return Outcome(Task(MID_LINE, "c.py", "", 0, truth), completion, 10.0,
+                   tuple((1, math.log(p)) for p in probabilities))
 
 
 def test_scores_count_the_correct_start_and_the_rest_as_wrong():
@@ -39,10 +45,20 @@ def test_summary_shares():
     assert s.kept == 5 / 9
 
 
+def test_the_gate_cuts_a_completion_before_its_first_unsure_token():
+    o = outcome("abcxyz", "abcdef", 0.9, 0.9, 0.9, 0.3, 0.9, 0.9)
+    assert o.cut(0.5).completion == "abc" and o.cut(0.2).completion == "abcxyz"
+
+
+def test_a_completion_unsure_from_its_first_token_is_not_shown():
+    assert not outcome("zzz", "abc", 0.1, 0.9, 0.9).cut(0.5).shown
+
+
 def test_the_gate_keeps_what_pays_and_hides_what_does_not():
-    outcomes = [outcome("abcdef", "abcdef", 0.9), outcome("zzzzzz", "abcdef", 0.2)]
-    assert gate_score(outcomes, 0.0) == 0 and gate_score(outcomes, 0.5) == 6
+    outcomes = [outcome("abcdef", "abcdef", *[0.9] * 6), outcome("abczzz", "abcdef", 0.9, 0.9, 0.9, 0.2, 0.2, 0.2)]
+    assert gate_score(outcomes, 0.0) == 6 and gate_score(outcomes, 0.5) == 9
     assert 0.2 < best_threshold(outcomes) <= 0.9
+    assert summarize(outcomes, 0.5).wrong_chars == 0
 
 
 def test_the_best_mode_keeps_more_than_it_gets_wrong():

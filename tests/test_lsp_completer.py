@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
 import time
 from typing import AsyncIterator
@@ -114,33 +115,44 @@ async def test_a_repeated_request_is_answered_from_the_cache(completer: Complete
 
 
 class UnsureBackend(FakeBackend):
-    """Writes a line with a given mean log-probability."""
+    """Writes `value + 1` in three tokens of given probabilities and, as the engine does,
+    ends before the first one less likely than the request's floor."""
 
-    def __init__(self, mean_logprob: float | None) -> None:
+    def __init__(self, *probabilities: float) -> None:
         super().__init__()
-        self.mean_logprob = mean_logprob
+        self.tokens = list(zip(("value", " +", " 1"), probabilities))
 
     def infill(self, request: Request, should_cancel) -> Result:
-        logprobs = () if self.mean_logprob is None else ((6, self.mean_logprob), (3, self.mean_logprob))
-        return Result("value + 1", "eog", 4, 0, 2, 0.0, logprobs)
+        text, logprobs, reason = "", [], "eog"
+        for piece, probability in self.tokens:
+            if probability < request.stop.min_probability:
+                reason = "unsure"
+                break
+            text += piece
+            logprobs.append((len(piece), math.log(probability)))
+        return Result(text, reason, 4, 0, len(logprobs), 0.0, tuple(logprobs))
 
 
-@pytest.mark.parametrize(("mean_logprob", "shown"), [(-0.1, True), (-3.0, False), (None, True)])
-async def test_a_completion_the_model_was_unsure_of_is_not_shown(mean_logprob, shown):
-    async with loaded(Settings(min_confidence=0.3), UnsureBackend(mean_logprob)) as instance:
-        completion = await instance.complete(cursor("total = "), unchanged)
-        assert (completion == "value + 1") is shown
-        assert instance.history[-1].served_from == ("model" if shown else "gated")
+async def test_a_completion_ends_where_the_model_became_unsure():
+    async with loaded(Settings(min_confidence=0.3), UnsureBackend(0.9, 0.2, 0.9)) as instance:
+        assert await instance.complete(cursor("total = "), unchanged) == "value"
+        assert instance.history[-1].served_from == "model"
+
+
+async def test_a_completion_unsure_from_its_first_token_is_not_shown():
+    async with loaded(Settings(min_confidence=0.3), UnsureBackend(0.1, 0.9, 0.9)) as instance:
+        assert await instance.complete(cursor("total = "), unchanged) == ""
+        assert instance.history[-1].served_from == "gated"
 
 
 async def test_a_gate_of_zero_shows_everything():
-    async with loaded(Settings(min_confidence=0.0), UnsureBackend(-9.0)) as instance:
+    async with loaded(Settings(min_confidence=0.0), UnsureBackend(0.01, 0.01, 0.01)) as instance:
         assert await instance.complete(cursor("total = "), unchanged) == "value + 1"
 
 
 async def test_an_unset_gate_is_the_models_own():
-    backend = UnsureBackend(-1.0)  # a geometric-mean probability of 0.37
+    backend = UnsureBackend(0.9, 0.4, 0.9)
     backend.min_confidence = 0.5
     async with loaded(Settings(), backend) as instance:
         assert instance.gate() == 0.5
-        assert await instance.complete(cursor("total = "), unchanged) == ""
+        assert await instance.complete(cursor("total = "), unchanged) == "value"

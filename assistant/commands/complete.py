@@ -38,7 +38,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     lines.add_argument("--multi-line", action="store_true",
                        help="allow several lines on an empty or finished line (the default, as in editors)")
     parser.add_argument("--min-confidence", type=float, metavar="P",
-                        help="show nothing when the model is less sure than this, 0 to 1 (default: the editor's; 0 shows all)")
+                        help="end the completion before the first token the model gave less than this "
+                             "probability, 0 to 1 (default: the editor's; 0 shows all)")
     parser.add_argument("--json", action="store_true", help="print the completion with its timings as JSON")
     add_engine_arguments(parser)
 
@@ -68,8 +69,9 @@ def run(args: argparse.Namespace) -> int:
     engine = load_engine(args, workspace=path)  # a file in a fine-tuned repository gets its model
     completion, record = asyncio.run(_complete(engine, settings, prefix, suffix, path))
     if args.json:
+        figures = {name: value for name, value in dataclasses.asdict(record).items() if name != "shown_logprobs"}
         report = {"text": completion, "model": engine.model_name, "format": record.mode or engine.fim.name,
-                  **dataclasses.asdict(record)}
+                  **figures, "mean_logprob": record.mean_logprob, "min_logprob": record.min_logprob}
         print(json.dumps(report, indent=2))
     else:
         sys.stdout.write(completion + "\n")

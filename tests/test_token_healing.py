@@ -1,0 +1,83 @@
+"""Token healing: a cursor inside a word is asked from the word's last token boundary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant.config import EngineConfig
+from assistant.engine import Engine
+from assistant.stopping import StopRules
+from assistant.token_healing import Vocabulary, choose, without_head
+
+PIECES = [b"", b"jo", b"join", b"job", b"j", b" jo", b"joint", b"x", b"jp"]
+
+
+def test_the_tokens_starting_with_the_removed_text_are_found():
+    assert sorted(Vocabulary(PIECES).starting_with(b"jo").tolist()) == [1, 2, 3, 6]
+
+
+def test_a_head_no_token_starts_with_finds_none():
+    assert Vocabulary(PIECES).starting_with(b"zz").tolist() == []
+
+
+def test_a_head_that_starts_most_of_the_vocabulary_is_found_whole():
+    pieces = [b" " + bytes([65 + i % 26]) * (1 + i // 26) for i in range(5000)] + [b"a", b"!"]
+    assert len(Vocabulary(pieces).starting_with(b" ")) == 5000
+
+
+def test_control_tokens_are_never_allowed():
+    assert 0 not in Vocabulary(PIECES).starting_with(b"").tolist()
+
+
+def test_the_likeliest_allowed_token_is_chosen_with_its_share_of_the_allowed_odds():
+    logits = np.array([9.0, 1.0, 2.0, 0.0], dtype=np.float32)
+    token, logprob = choose(logits, np.array([1, 2, 3]))
+    assert token == 2
+    assert logprob == pytest.approx(2.0 - np.log(np.exp([1.0, 2.0, 0.0]).sum()))
+
+
+def stream(*pieces):
+    yield from pieces
+
+
+def test_the_written_again_head_comes_off_the_answer():
+    assert "".join(without_head(stream("j", "oin(", "a, b)"), "jo")) == "in(a, b)"
+
+
+def test_an_answer_that_ends_inside_the_head_adds_nothing():
+    assert list(without_head(stream("j"), "jo")) == []
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_gguf):
+    engine = Engine.load(EngineConfig(model=tiny_gguf, n_ctx=512, fim_format="ltr"))
+    yield engine
+    engine.close()
+
+
+def test_a_cursor_inside_a_word_is_asked_without_its_last_token(engine):
+    prefix = "import os\n\npath = os.path.jo"
+    head = engine.detokenize(engine.tokenize(prefix)[-1:])
+    generation = engine.infill(prefix, "\n", stop=StopRules(max_tokens=3))
+    generation.result()
+    prompt = engine.encode(engine.fim.layout(prefix[:-len(head)], ""))
+    assert generation.stats.prompt_tokens == len(prompt)
+    first = engine._llama._input_ids[len(prompt)]
+    assert engine.detokenize([first]).startswith(head)
+
+
+def test_the_answer_does_not_repeat_what_was_typed(engine):
+    prefix = "import os\n\npath = os.path.jo"
+    head = engine.detokenize(engine.tokenize(prefix)[-1:])
+    generation = engine.infill(prefix, "\n", stop=StopRules(max_tokens=3))
+    text = generation.result()
+    written = engine.detokenize(engine._llama._input_ids[generation.stats.prompt_tokens:][:1])
+    assert text.startswith(written[len(head):])
+
+
+def test_a_fresh_line_is_not_token_healed(engine):
+    prefix = "def f():\n    "
+    generation = engine.infill(prefix, "\n", stop=StopRules(max_tokens=2))
+    generation.result()
+    assert generation.stats.prompt_tokens == len(engine.encode(engine.fim.layout("def f():\n", "")))
