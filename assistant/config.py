@@ -54,6 +54,8 @@ class EngineConfig:
             raise CoveError(f"n_ctx {self.n_ctx} is too small: use at least 64 (4096 is a good default)")
         if self.n_threads is not None and self.n_threads < 1:
             raise CoveError(f"n_threads {self.n_threads} must be at least 1 (or unset for automatic)")
+        if not isinstance(self.token_healing, bool):
+            raise CoveError(f"token_healing {self.token_healing!r} must be true or false")
         if self.fim_format != "auto":
             try:
                 parse_format(self.fim_format)  # a bad spelling fails before any model loads

@@ -14,10 +14,13 @@ first completion after opening against the warm p50 (Cove: after the editor put 
 cursor down and the warm-up it triggers ended; its duration is reported), and the
 completions the time budget cut before their first line ended. The model (default) has Qwen2.5-Coder-0.5B's
 shape with random weights, converted and quantized Q8_0 by Cove (benchmarks/lsp_model.py);
-`--model` runs another GGUF (the bundled one, for the no-regression check).
+`--model` runs another GGUF (the bundled one, for the no-regression check). Cove runs
+twice: with its default confidence gate (a completion ends before the first token the
+model gave less than that probability; random weights are unsure from the first token)
+and ungated, generating every completion to its end as llama-server does.
 
     nice -n 19 .venv/bin/python benchmarks/keystroke_latency.py [--work /tmp/cove-bench14] [--model FILE]
-        [--keystrokes 24] [--orders psm,spm] [--backends cove,llama-server] [--no-repack]
+        [--keystrokes 24] [--orders psm,spm] [--backends cove,cove-ungated,llama-server] [--no-repack]
 """
 
 from __future__ import annotations
@@ -85,8 +88,10 @@ def keystrokes(source: str, count: int) -> tuple[str, int, list[str]]:
 class Cove:
     """`cove lsp` over stdio; one request: (latency ms, record, completion text)."""
 
-    def __init__(self, model: Path, order: str, no_repack: bool) -> None:
+    def __init__(self, model: Path, order: str, no_repack: bool, min_confidence: float | None) -> None:
         self.model, self.order, self.no_repack = model, order, no_repack
+        #: The gate: None leaves the server's (the model's measured one, else the default).
+        self.gate = {} if min_confidence is None else {"minConfidence": min_confidence}
         self.client = LanguageClient("cove-bench", "1")
         self.uri = ""
 
@@ -96,7 +101,7 @@ class Cove:
         await self.client.start_io(*command, "-m", "assistant", "lsp", "--model", str(self.model), env=env)
         await self.client.initialize_async(types.InitializeParams(
             capabilities=types.ClientCapabilities(),
-            initialization_options={**OPTIONS, "fimFormat": f"{self.order}:starcoder"}))
+            initialization_options={**OPTIONS, **self.gate, "fimFormat": f"{self.order}:starcoder"}))
         self.client.initialized(types.InitializedParams())
 
     def open(self, text: str) -> None:
@@ -242,14 +247,16 @@ def main() -> None:
     parser.add_argument("--model", type=Path, help="GGUF to run (default: Qwen2.5-Coder-0.5B's shape, built in --work)")
     parser.add_argument("--keystrokes", type=int, default=20, help="characters typed (at least, to a line end)")
     parser.add_argument("--orders", default="psm,spm")
-    parser.add_argument("--backends", default="cove,llama-server")
+    parser.add_argument("--backends", default="cove,cove-ungated,llama-server",
+                        help="cove: its default gate (the model's measured one, else minConfidence's default); "
+                             "cove-ungated: every completion generated to its end")
     parser.add_argument("--no-repack", action="store_true",
                         help="llama.cpp without extra weight buffers (repack/AMX), in both processes: a native "
                              "build crashes on quantized weights on some AMX CPUs")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     model = args.model or build_model(args.work, QWEN_05B_SHAPE, "qwen05b-shape")
-    makers = {"cove": Cove, "llama-server": Server}
+    makers = {"cove": lambda *a: Cove(*a, None), "cove-ungated": lambda *a: Cove(*a, 0.0), "llama-server": Server}
     results = {}
     for order in args.orders.split(","):
         for name in args.backends.split(","):

@@ -69,7 +69,8 @@ def test_a_left_to_right_completion_sees_only_the_prefix(gemma: Engine):
     generation = gemma.infill(PALINDROME, SUFFIX, stop=StopRules(max_tokens=24, single_line=True))
     text = generation.result()
     assert text.strip()
-    assert generation.stats.prompt_tokens == len(gemma.encode([Piece(PALINDROME)]))
+    head = gemma.detokenize(gemma.tokenize(PALINDROME)[-1:])  # token healing asks without it
+    assert generation.stats.prompt_tokens == len(gemma.encode([Piece(PALINDROME[:-len(head)])]))
 
 
 def test_greedy_continuation_of_repetitive_code_stops_at_the_loop(gemma: Engine):

@@ -81,3 +81,18 @@ def test_a_fresh_line_is_not_token_healed(engine):
     generation = engine.infill(prefix, "\n", stop=StopRules(max_tokens=2))
     generation.result()
     assert generation.stats.prompt_tokens == len(engine.encode(engine.fim.layout("def f():\n", "")))
+
+
+def test_the_config_file_turns_healing_off(tmp_path, monkeypatch):
+    from assistant.config import load_engine_config
+
+    (tmp_path / "config.toml").write_text("[engine]\ntoken_healing = false\n")
+    monkeypatch.setenv("COVE_CONFIG", str(tmp_path / "config.toml"))
+    assert load_engine_config()[0].token_healing is False
+
+
+def test_a_healing_setting_that_is_not_true_or_false_is_refused():
+    from assistant.errors import CoveError
+
+    with pytest.raises(CoveError, match="token_healing 'no' must be true or false"):
+        EngineConfig(token_healing="no")
