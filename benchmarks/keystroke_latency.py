@@ -85,6 +85,11 @@ def keystrokes(source: str, count: int) -> tuple[str, int, list[str]]:
     return source[:start] + source[end:], start, changes
 
 
+def fim_format(order: str) -> str:
+    """The `fimFormat` setting of an order: `ltr` for a model without FIM tokens, else StarCoder's sentinels."""
+    return order if order == "ltr" else f"{order}:starcoder"
+
+
 class Cove:
     """`cove lsp` over stdio; one request: (latency ms, record, completion text)."""
 
@@ -101,7 +106,7 @@ class Cove:
         await self.client.start_io(*command, "-m", "assistant", "lsp", "--model", str(self.model), env=env)
         await self.client.initialize_async(types.InitializeParams(
             capabilities=types.ClientCapabilities(),
-            initialization_options={**OPTIONS, **self.gate, "fimFormat": f"{self.order}:starcoder"}))
+            initialization_options={**OPTIONS, **self.gate, "fimFormat": fim_format(self.order)}))
         self.client.initialized(types.InitializedParams())
 
     def open(self, text: str) -> None:
@@ -180,11 +185,13 @@ class Server:
         rules = postprocess.rules_for(window.line_prefix, text[offset:line_end if line_end >= 0 else len(text)],
                                       multiline=SETTINGS.multiline,
                                       max_chars_after_cursor=SETTINGS.max_chars_after_cursor)
-        body = {"input_prefix": window.prefix, "input_suffix": window.suffix, "input_extra": [],
-                "n_predict": self.max_tokens, "t_max_predict_ms": SETTINGS.time_budget_ms, "top_k": 1,
+        # left to right: the prefix alone, as a plain completion (a model without FIM tokens)
+        endpoint, prompt = (("/completion", {"prompt": window.prefix}) if self.order == "ltr" else
+                            ("/infill", {"input_prefix": window.prefix, "input_suffix": window.suffix, "input_extra": []}))
+        body = {**prompt, "n_predict": self.max_tokens, "t_max_predict_ms": SETTINGS.time_budget_ms, "top_k": 1,
                 "temperature": 0.0, "cache_prompt": True, "stream": False,
                 "stop": ["\n"] if rules is not None and rules.single_line else ["\n\n"]}
-        request = urllib.request.Request(self.server.url + "/infill", json.dumps(body).encode(),
+        request = urllib.request.Request(self.server.url + endpoint, json.dumps(body).encode(),
                                          {"Content-Type": "application/json"})
         started = time.perf_counter()
         with urllib.request.urlopen(request, timeout=600) as response:
@@ -246,7 +253,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/cove-bench14"))
     parser.add_argument("--model", type=Path, help="GGUF to run (default: Qwen2.5-Coder-0.5B's shape, built in --work)")
     parser.add_argument("--keystrokes", type=int, default=20, help="characters typed (at least, to a line end)")
-    parser.add_argument("--orders", default="psm,spm")
+    parser.add_argument("--orders", default="psm,spm", help="psm, spm, ltr (left to right: models without FIM tokens)")
     parser.add_argument("--backends", default="cove,cove-ungated,llama-server",
                         help="cove: its default gate (the model's measured one, else minConfidence's default); "
                              "cove-ungated: every completion generated to its end")

@@ -201,7 +201,7 @@ class Completer:
         if result is None or result.stop_reason == "cancelled":
             return self._done("stale", started, None, result)
         completion, served_from, shown_logprobs = self._finish(result, window, rules)
-        self.cache.put(window.prefix, window.suffix, completion)
+        self._remember(settings, window, completion)
         if completion and self.settings.speculate:
             self._speculation = asyncio.ensure_future(self._speculate(cursor, completion, sources))
         return self._done(served_from, started, completion, result, shown_logprobs)
@@ -286,13 +286,20 @@ class Completer:
         rules, backend, owner = self._rules(accepted), self.backend, self._newest
         if rules is None or backend is None:
             return
+        settings = self.settings
         window, request = self._request(accepted, rules, sources, backend)
         if self.cache.get(window.prefix, window.suffix) is not None:
             return
         result = await asyncio.get_running_loop().run_in_executor(
             self._worker, self._infill, request, lambda: self._newest is not owner)
         if result is not None and result.stop_reason not in ("cancelled", "error"):
-            self.cache.put(window.prefix, window.suffix, self._finish(result, window, rules)[0])
+            self._remember(settings, window, self._finish(result, window, rules)[0])
+
+    def _remember(self, settings: Settings, window: context.Window, completion: str) -> None:
+        """Cache a completion computed under `settings`, unless new settings came meanwhile
+        (they emptied the cache: a result of the old ones must not refill it)."""
+        if self.settings is settings:
+            self.cache.put(window.prefix, window.suffix, completion)
 
     def _infill(self, request: Request, should_cancel: Callable[[], bool]) -> Result | None:
         """On the worker: None at once when the request is already stale."""

@@ -114,6 +114,14 @@ async def test_a_repeated_request_is_answered_from_the_cache(completer: Complete
     assert completer.backend.started == ["a = "] and completer.history[-1].served_from == "cache"
 
 
+async def test_a_completion_computed_under_old_settings_is_not_cached(completer: Completer):
+    running = asyncio.ensure_future(completer.complete(cursor("a = "), unchanged))
+    await asyncio.sleep(0.05)  # generating
+    completer.apply(Settings(max_tokens=30, time_budget_ms=5000, speculate=False))
+    assert await running == "x" * 40  # shown: it answers the request made under the old settings
+    assert len(completer.cache) == 0
+
+
 class UnsureBackend(FakeBackend):
     """Writes `value + 1` in three tokens of given probabilities and, as the engine does,
     ends before the first one less likely than the request's floor."""
