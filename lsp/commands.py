@@ -27,7 +27,8 @@ ACCEPTED = "cove.accepted"
 def status(completer: Completer, documents: Mapping[str, TextDocument], acceptance: dict) -> dict:
     """The backend, whether its completions are failing and its last error, the settings in
     force (less the API key), the documents as the server sees them (version and SHA-256:
-    compare with the editor's when completions look off), the recent requests and what users
+    compare with the editor's when completions look off), the completions being computed now,
+    the recent requests and what users
     accepted (`acceptance`: lsp/acceptance.py's figures)."""
     backend = completer.backend
     records = list(completer.history)
@@ -40,6 +41,7 @@ def status(completer: Completer, documents: Mapping[str, TextDocument], acceptan
         "documents": {uri: {"version": d.version, "sha256": hashlib.sha256(d.source.encode("utf-8", "surrogatepass")).hexdigest()}
                       for uri, d in documents.items()},
         "requests": len(records),
+        "running": completer.running,
         "medianLatencyMs": statistics.median(served) if served else None,
         "records": [dataclasses.asdict(r) for r in records],
         "acceptance": acceptance,

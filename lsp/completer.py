@@ -158,6 +158,11 @@ class Completer:
         if self.backend is not None:
             self.backend.close()
 
+    @property
+    def running(self) -> int:
+        """Completions requested and not finished (requests sharing one count once)."""
+        return len(self._in_flight)
+
     # ---- completions ---------------------------------------------------------------
 
     async def complete(self, cursor: Cursor, version_now: Callable[[], int | None],
