@@ -152,6 +152,7 @@ class Server:
     def __init__(self, model: Path, order: str, no_repack: bool) -> None:
         from llama_cpp import Llama
 
+        self.order = order
         args = ["-np", "1", "--cache-reuse", "256", *(["--spm-infill"] if order == "spm" else []),
                 *(["--no-repack"] if no_repack else [])]
         self.server = LlamaServer(ensure_llama_server(), model, n_ctx=SETTINGS.n_ctx, args=args, threads=THREADS)
