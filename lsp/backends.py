@@ -54,7 +54,7 @@ class Result:
     #: cache saves.
     prompt_ms: float
     #: (characters, log-probability) of each generated token (assistant/confidence.py);
-    #: empty when unknown (a remote server): such results are never gated.
+    #: empty when unknown (a server that reports no probabilities).
     token_logprobs: tuple[tuple[int, float], ...] = ()
     #: The infill mode the prompt was laid out in.
     mode: str = ""
@@ -145,8 +145,10 @@ class RemoteBackend:
     the event loop for a round trip per line. `load` measures the server's tokenizer on a
     sample of code and reads its context size, so windows fit what the server accepts."""
 
-    #: The server reports no token probabilities, so its completions are never gated.
-    min_confidence = 0.0
+    #: The server's model is unknown to Cove: the gate of a model that records none. The
+    #: server reports each token's probability (`n_probs`), and the stream is closed at the
+    #: first unsure one, which stops the server's generation too.
+    min_confidence = DEFAULT_MIN_CONFIDENCE
 
     def __init__(self, url: str, api_key: str = "", timeout_s: float = 30.0) -> None:
         self.base_url = url.rstrip("/")
@@ -208,12 +210,14 @@ class RemoteBackend:
             "top_k": 1,
             "cache_prompt": True,
             "stream": True,
+            "n_probs": 1,  # each token's log-probability, for the gate
         }
 
     def infill(self, request: Request, should_cancel: ShouldCancel) -> Result:
         prefix, indentation = split_indentation(request.prefix)  # as the local engine asks (assistant/healing.py)
         body = self.body(dataclasses.replace(request, prefix=prefix))
-        text, reason, final = "", "max_tokens", {}
+        floor = request.stop.min_probability
+        text, reason, final, logprobs = "", "max_tokens", {}, []
         with self._errors("/infill"):
             with urllib.request.urlopen(self._request("/infill", body), timeout=self.timeout_s) as response:
                 for raw in response:
@@ -227,7 +231,16 @@ class RemoteBackend:
                     if "error" in event:  # a failure after the stream began
                         raise CoveError(f"the llama.cpp server at {self.base_url} failed during /infill: "
                                         f"{_error_message(event)}")
-                    text += event.get("content", "")
+                    tokens = _token_figures(event)
+                    if tokens is None:  # no probabilities: the text as it comes
+                        text += event.get("content", "")
+                    else:
+                        sure = next((i for i, (_, logprob) in enumerate(tokens) if math.exp(logprob) < floor), None)
+                        text += "".join(piece for piece, _ in tokens[:sure])
+                        logprobs += [(len(piece), logprob) for piece, logprob in tokens[:sure]]
+                        if sure is not None:
+                            reason = "unsure"  # closing the stream stops the server's generation
+                            break
                     if event.get("stop"):
                         final = event
                         reason = _REMOTE_STOP.get(event.get("stop_type", ""), "max_tokens")
@@ -235,7 +248,8 @@ class RemoteBackend:
         timings = final.get("timings", {})
         prompt = int(timings.get("prompt_n", 0)) + int(timings.get("cache_n", 0))
         return Result(strip_indentation(text, indentation), reason, prompt, int(timings.get("cache_n", 0)),
-                      int(timings.get("predicted_n", 0)), float(timings.get("prompt_ms", 0.0)))
+                      int(timings.get("predicted_n", 0)) or len(logprobs), float(timings.get("prompt_ms", 0.0)),
+                      tuple(logprobs))
 
     def close(self) -> None:
         """Nothing to release: each request is its own connection."""
@@ -283,6 +297,19 @@ def _json_or_empty(raw: bytes) -> dict:
     except ValueError:
         return {}
     return answer if isinstance(answer, dict) else {}
+
+
+def _token_figures(event: dict) -> list[tuple[str, float]] | None:
+    """(text, log-probability) of each token of a stream event (`n_probs`); None when the
+    server sent no probabilities (an older one) or not for every token."""
+    figures = event.get("completion_probabilities")
+    if not isinstance(figures, list) or not event.get("content"):
+        return None
+    try:
+        tokens = [(str(entry["token"]), float(entry["logprob"])) for entry in figures]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return tokens if "".join(piece for piece, _ in tokens) == event["content"] else None
 
 
 def _error_message(answer: dict) -> str:

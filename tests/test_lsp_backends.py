@@ -6,7 +6,9 @@ test_lsp_llama_server.py.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import sys
 import threading
 import time
@@ -135,6 +137,33 @@ def test_streamed_pieces_make_the_result_with_the_servers_figures(llama_server: 
     result = RemoteBackend(llama_server.url).infill(REQUEST, lambda: False)
     assert (result.text, result.stop_reason) == ("result + 1", "max_tokens")
     assert (result.prompt_tokens, result.cached_tokens, result.generated_tokens, result.prompt_ms) == (42, 12, 3, 7.5)
+
+
+def with_probabilities(*tokens: tuple[str, float]) -> list[dict]:
+    """Stream events of one token each, with the probability llama-server reports for it (`n_probs`)."""
+    return [{"content": text, "stop": False, "completion_probabilities": [{"token": text, "logprob": math.log(p)}]}
+            for text, p in tokens]
+
+
+def test_the_gate_ends_a_remote_completion_at_its_first_unsure_token():
+    server = FakeLlamaServer(with_probabilities(("re", 0.9), ("sult", 0.8), (" +", 0.2), (" 1", 0.9)) * 20,
+                             delay_s=0.01)
+    try:
+        result = RemoteBackend(server.url).infill(dataclasses.replace(
+            REQUEST, stop=dataclasses.replace(REQUEST.stop, min_probability=0.5)), lambda: False)
+        assert (result.text, result.stop_reason) == ("result", "unsure")
+        assert [chars for chars, _ in result.token_logprobs] == [2, 4]
+        assert server.requests[0][0]["n_probs"] == 1
+        time.sleep(0.1)
+        assert server.sent < 80  # the stream was closed: the server stopped sending
+    finally:
+        server.shutdown()
+
+
+def test_a_server_that_reports_no_probabilities_is_not_gated(llama_server: FakeLlamaServer):
+    result = RemoteBackend(llama_server.url).infill(dataclasses.replace(
+        REQUEST, stop=dataclasses.replace(REQUEST.stop, min_probability=0.99)), lambda: False)
+    assert (result.text, result.token_logprobs) == ("result + 1", ())
 
 
 def test_a_cursor_in_fresh_indentation_is_asked_from_the_line_start():
