@@ -32,7 +32,7 @@ from assistant.healing import healed, split_indentation
 from assistant.llama_log import warnings_of_llama_cpp
 from assistant.sampling import GREEDY, Sampling
 from assistant.stopping import StopRules, StopScanner
-from assistant.token_healing import Vocabulary, without_head
+from assistant.token_healing import TokenHealer, without_head
 
 #: Share of the prompt budget given to the prefix; the rest goes to the suffix (llama.cpp's /infill uses 3:1).
 PREFIX_SHARE = 0.75
@@ -57,7 +57,7 @@ class Engine:
         self.fim = formats.detect(self, config.fim_format)
         #: Request kind -> the mode measured best for it, from the GGUF (`auto` only).
         self.fim_by_kind: dict[str, FimFormat] = formats.measured(self) if config.fim_format == "auto" else {}
-        self._vocabulary: Vocabulary | None = None  # built on the first healed request
+        self._healer = TokenHealer(self.tokenize, self._piece, llama.n_vocab())
 
     # ---- loading -----------------------------------------------------------------
 
@@ -193,7 +193,7 @@ class Engine:
         boundary (assistant/token_healing.py)."""
         fim = self.format_for(prefix)
         prefix, indentation = split_indentation(prefix)
-        head, allowed = ("", None) if indentation else self._healing(prefix)
+        head, allowed = ("", None) if indentation or not self.config.token_healing else self._healer.split(prefix)
         prefix = prefix[:len(prefix) - len(head)]
         stop = dataclasses.replace(stop, stop_lines=stop.stop_lines + next_code_line(suffix))
         if not fim.sees_suffix:
@@ -209,24 +209,6 @@ class Engine:
         if indentation:
             pieces = healed(pieces, indentation)
         return Generation(without_head(pieces, head) if head else pieces, stats)
-
-    def _healing(self, prefix: str) -> tuple[str, np.ndarray | None]:
-        """The text of the prefix's last token and the tokens that may be written in its
-        place (token healing); ("", None) when there is nothing to heal."""
-        if not self.config.token_healing:
-            return "", None
-        line = prefix[prefix.rfind("\n") + 1:]
-        ids = self.tokenize(line)
-        if not ids:
-            return "", None
-        piece = self._piece(ids[-1])
-        head = piece.decode("utf-8", errors="replace")
-        if not head or "\ufffd" in head or not prefix.endswith(head):
-            return "", None  # a byte of a longer character, or a tokenizer that respells the line
-        if self._vocabulary is None:
-            self._vocabulary = Vocabulary([self._piece(token) for token in range(self._llama.n_vocab())])
-        allowed = self._vocabulary.starting_with(piece)
-        return (head, allowed) if len(allowed) else ("", None)
 
     def _piece(self, token: int) -> bytes:
         """The bytes a token writes (control tokens write none)."""

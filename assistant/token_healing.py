@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from typing import Generator, Iterator, Sequence
+from typing import Callable, Generator, Iterator, Sequence
 
 import numpy as np
 
@@ -42,6 +42,31 @@ class Vocabulary:
             else:
                 high = middle
         return self._tokens[start:low]
+
+
+class TokenHealer:
+    """Where a model's prompt is healed: the last token of a prefix and its replacements.
+    The vocabulary index is built on the first healed request (0.6 s for Gemma 3's
+    262k tokens here; a language server's warm-up at a cursor inside a word pays it)."""
+
+    def __init__(self, tokenize: Callable[[str], list[int]], piece: Callable[[int], bytes], n_vocab: int) -> None:
+        self._tokenize, self._piece, self._n_vocab = tokenize, piece, n_vocab
+        self._vocabulary: Vocabulary | None = None
+
+    def split(self, prefix: str) -> tuple[str, np.ndarray | None]:
+        """The text of `prefix`'s last token and the tokens that may be written in its place;
+        ("", None) when there is nothing to heal."""
+        ids = self._tokenize(prefix[prefix.rfind("\n") + 1:])  # the last line spells its last token alike
+        if not ids:
+            return "", None
+        piece = self._piece(ids[-1])
+        head = piece.decode("utf-8", errors="replace")
+        if not head or "\ufffd" in head or not prefix.endswith(head):
+            return "", None  # a byte of a longer character, or a tokenizer that respells the line
+        if self._vocabulary is None:
+            self._vocabulary = Vocabulary([self._piece(token) for token in range(self._n_vocab)])
+        allowed = self._vocabulary.starting_with(piece)
+        return (head, allowed) if len(allowed) else ("", None)
 
 
 def choose(logits: np.ndarray, allowed: np.ndarray) -> tuple[int, float]:
