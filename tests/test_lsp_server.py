@@ -194,24 +194,29 @@ async def longest_generation(client: LanguageClient, uri: str) -> tuple[types.Po
 TRIES = 5
 
 
-async def interrupted(client: LanguageClient, uri: str, interrupt) -> tuple[list, list[dict], int]:
-    """Start the longest generation, call `interrupt(attempt)` once the server is computing
-    it, and return what the request answered, the records since it was made and how many
-    tokens the generation wrote when it ran to its end; again while it was not cut short."""
+async def interrupted(client: LanguageClient, uri: str, interrupt, ask=None) -> tuple[object, list[dict], int]:
+    """Start the longest generation (`ask(position, attempt)`, an inline completion by
+    default), call `interrupt(attempt)` once the server is computing it, and return what the
+    request answered (or the exception it raised), the records since it was made and how
+    many tokens the generation wrote when it ran to its end; again while it was not cut short."""
+    ask = ask or (lambda position, attempt: inline(client, uri, position.line, position.character))
     position, tokens = await longest_generation(client, uri)
     for attempt in range(TRIES):
         configure(client, {**SLOW, "maxTokens": SLOW["maxTokens"] - 2 - attempt})  # an empty result cache
         before = (await status(client))["requests"]
-        pending = asyncio.ensure_future(inline(client, uri, position.line, position.character))
+        pending = asyncio.ensure_future(ask(position, attempt))
         while not (await status(client))["running"] and not pending.done():
             pass  # until the server has read the document for it and is generating
         await interrupt(attempt)
-        items = await asyncio.wait_for(pending, 10)
-        answer = await status(client)
-        records = answer["records"][before - answer["requests"]:]
+        try:
+            answer = await asyncio.wait_for(pending, 10)
+        except JsonRpcException as error:
+            answer = error
+        now = await status(client)
+        records = now["records"][before - now["requests"]:]
         if any(r["served_from"] == "stale" for r in records):
             break
-    return items, records, tokens
+    return answer, records, tokens
 
 
 async def test_a_request_made_stale_by_an_edit_returns_nothing_and_stops(client: LanguageClient):
@@ -241,17 +246,19 @@ async def test_a_newer_request_supersedes_a_running_one(client: LanguageClient):
 
 async def test_cancel_request_stops_the_generation(client: LanguageClient):
     uri = open_document(client, WORDS)
-    position, tokens = await longest_generation(client, uri)
-    params = types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri), position=position,
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked))
-    pending = asyncio.ensure_future(
-        client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="slow-1"))
-    await asyncio.sleep(0)  # the request goes out first
-    client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="slow-1"))
-    with pytest.raises(JsonRpcException, match="cancel"):
-        await asyncio.wait_for(pending, 10)
-    assert (await status(client))["records"][-1]["served_from"] == "stale"
+
+    def ask(position: types.Position, attempt: int):
+        params = types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri), position=position,
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked))
+        return client.protocol.send_request_async(types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id=f"slow-{attempt}")
+
+    async def cancel(attempt: int) -> None:
+        client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=f"slow-{attempt}"))
+
+    answer, records, _ = await interrupted(client, uri, cancel, ask)
+    assert isinstance(answer, JsonRpcException) and "cancel" in str(answer)
+    assert records[0]["served_from"] == "stale"
     assert await inline(client, uri, 0, 0) is not None  # and the worker is free again
 
 
