@@ -73,6 +73,13 @@ def test_a_left_to_right_completion_sees_only_the_prefix(gemma: Engine):
     assert generation.stats.prompt_tokens == len(gemma.encode([Piece(PALINDROME[:-len(head)])]))
 
 
+def test_a_cursor_inside_a_word_is_completed_from_the_word(gemma: Engine):
+    """Token healing on a 262k-token vocabulary: `jo` is asked as the start of a word."""
+    prefix = "import os\n\n\ndef config_path(base, name):\n    return os.path.jo"
+    text = gemma.infill(prefix, "\n", stop=StopRules(max_tokens=8, single_line=True)).result()
+    assert text.startswith("in(")
+
+
 def test_greedy_continuation_of_repetitive_code_stops_at_the_loop(gemma: Engine):
     prompt = "".join(f'print(is_palindrome("{w}"))\n' for w in ("level", "hello", "noon"))
     generation = gemma.generate(prompt, stop=StopRules(max_tokens=200))
