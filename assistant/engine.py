@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 import dataclasses
+import hashlib
 import math
 import os
 import threading
@@ -21,7 +22,7 @@ from typing import Callable, Generator, Iterator, Sequence
 
 import numpy as np
 
-from assistant import formats, kv_reuse, token_healing
+from assistant import formats, kv_reuse, locations, token_healing
 from assistant.config import EngineConfig, resolve_model
 from assistant.confidence import TokenLogprobs
 from assistant.errors import ModelError
@@ -57,7 +58,8 @@ class Engine:
         self.fim = formats.detect(self, config.fim_format)
         #: Request kind -> the mode measured best for it, from the GGUF (`auto` only).
         self.fim_by_kind: dict[str, FimFormat] = formats.measured(self) if config.fim_format == "auto" else {}
-        self._healer = TokenHealer(self.tokenize, self._piece, llama.n_vocab())
+        self._healer = TokenHealer(self.tokenize, self._piece, llama.n_vocab(),
+                                   vocabulary_cache(model_path)) if config.token_healing else None
 
     # ---- loading -----------------------------------------------------------------
 
@@ -101,6 +103,8 @@ class Engine:
 
     def close(self) -> None:
         with self.lock:
+            if self._healer is not None:
+                self._healer.close()
             self._llama.close()
 
     # ---- facts about the model ---------------------------------------------------
@@ -193,7 +197,7 @@ class Engine:
         boundary (assistant/token_healing.py)."""
         fim = self.format_for(prefix)
         prefix, indentation = split_indentation(prefix)
-        head, allowed = ("", None) if indentation or not self.config.token_healing else self._healer.split(prefix)
+        head, allowed = ("", None) if indentation or self._healer is None else self._healer.split(prefix)
         prefix = prefix[:len(prefix) - len(head)]
         stop = dataclasses.replace(stop, stop_lines=stop.stop_lines + next_code_line(suffix))
         if not fim.sees_suffix:
@@ -367,6 +371,14 @@ class Engine:
                 yield token, logprob_of(token)
         finally:
             tokens.close()
+
+
+def vocabulary_cache(model_path: Path) -> Path:
+    """Where token healing keeps the vocabulary index of a model file (by path, size and
+    modification time: a file replaced in place gets a new one)."""
+    stat = model_path.stat()
+    key = hashlib.sha256(f"{model_path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:24]
+    return locations.cache_dir() / "vocabulary" / f"{key}.npz"
 
 
 def next_code_line(suffix: str) -> tuple[str, ...]:

@@ -89,7 +89,7 @@ def test_infill_prompt_has_exactly_the_layouts_control_tokens(engine):
 
 
 def test_one_more_character_evaluates_only_the_new_tokens(engine, monkeypatch):
-    monkeypatch.setattr(engine.config, "token_healing", False)  # the prompts below are unhealed
+    monkeypatch.setattr(engine, "_healer", None)  # the prompts below are unhealed
     stop = StopRules(max_tokens=8)
     engine.infill(PREFIX, SUFFIX, stop=stop).result()
     before = engine.encode(engine.fim.layout(PREFIX, SUFFIX))

@@ -8,26 +8,50 @@ import pytest
 from assistant.config import EngineConfig
 from assistant.engine import Engine
 from assistant.stopping import StopRules
-from assistant.token_healing import Vocabulary, choose, without_head
+from assistant.token_healing import TokenHealer, Vocabulary, choose, without_head
 
 PIECES = [b"", b"jo", b"join", b"job", b"j", b" jo", b"joint", b"x", b"jp"]
 
 
 def test_the_tokens_starting_with_the_removed_text_are_found():
-    assert sorted(Vocabulary(PIECES).starting_with(b"jo").tolist()) == [1, 2, 3, 6]
+    assert sorted(Vocabulary.of(PIECES).starting_with(b"jo").tolist()) == [1, 2, 3, 6]
 
 
 def test_a_head_no_token_starts_with_finds_none():
-    assert Vocabulary(PIECES).starting_with(b"zz").tolist() == []
+    assert Vocabulary.of(PIECES).starting_with(b"zz").tolist() == []
 
 
 def test_a_head_that_starts_most_of_the_vocabulary_is_found_whole():
     pieces = [b" " + bytes([65 + i % 26]) * (1 + i // 26) for i in range(5000)] + [b"a", b"!"]
-    assert len(Vocabulary(pieces).starting_with(b" ")) == 5000
+    assert len(Vocabulary.of(pieces).starting_with(b" ")) == 5000
 
 
 def test_control_tokens_are_never_allowed():
-    assert 0 not in Vocabulary(PIECES).starting_with(b"").tolist()
+    assert 0 not in Vocabulary.of(PIECES).starting_with(b"").tolist()
+
+
+def test_the_index_is_kept_on_disk_and_read_back_without_asking_the_model(tmp_path):
+    asked = []
+
+    def piece(token: int) -> bytes:
+        asked.append(token)
+        return PIECES[token]
+
+    cache = tmp_path / "vocabulary" / "model.npz"
+    TokenHealer(lambda text: [1], piece, len(PIECES), cache).close()
+    assert cache.is_file() and len(asked) == len(PIECES)
+    asked.clear()
+    healer = TokenHealer(lambda text: [1], piece, len(PIECES), cache)
+    head, allowed = healer.split("x = jo")
+    assert head == "jo" and sorted(allowed.tolist()) == [1, 2, 3, 6]
+    assert asked == [1]  # the prefix's last token only
+
+
+def test_a_damaged_index_file_is_built_again(tmp_path):
+    cache = tmp_path / "model.npz"
+    cache.write_bytes(b"not a zip")
+    healer = TokenHealer(lambda text: [1], PIECES.__getitem__, len(PIECES), cache)
+    assert sorted(healer.split("x = jo")[1].tolist()) == [1, 2, 3, 6]
 
 
 def test_the_likeliest_allowed_token_is_chosen_with_its_share_of_the_allowed_odds():
@@ -96,3 +120,16 @@ def test_a_healing_setting_that_is_not_true_or_false_is_refused():
 
     with pytest.raises(CoveError, match="token_healing 'no' must be true or false"):
         EngineConfig(token_healing="no")
+
+
+def test_only_the_most_recently_used_indexes_are_kept(tmp_path, monkeypatch):
+    import os
+
+    from assistant import token_healing
+
+    monkeypatch.setattr(token_healing, "KEEP_INDEXES", 2)
+    for age, name in enumerate(("old", "older", "oldest")):
+        (tmp_path / f"{name}.npz").write_bytes(b"")
+        os.utime(tmp_path / f"{name}.npz", (1000 - age, 1000 - age))
+    TokenHealer(lambda text: [1], PIECES.__getitem__, len(PIECES), tmp_path / "new.npz").close()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["new.npz", "old.npz"]
