@@ -79,7 +79,8 @@ def test_complete_refuses_a_position_outside_the_file(tiny_gguf, tmp_path):
 def test_doctor_reports_model_choice_format_and_self_test(tiny_gguf):
     result = cove("doctor", "--model", str(tiny_gguf))
     assert result.returncode == 0, result.stderr
-    for expected in ("chosen by", "command line", "infill format", "psm:starcoder", "next keystroke", "from cache"):
+    for expected in ("chosen by", "command line", "infill format", "psm:starcoder", "next keystroke", "from cache",
+                     "confidence gate", "0.7 (the default"):
         assert expected in result.stdout
 
 

@@ -71,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
                                "before the cursor and the code after it only bounds the answer")
     if len(formats) > 1:
         _line("also supports", ", ".join(f for f in formats if f != engine.fim.name))
+    if engine.fim_by_kind:
+        _line("measured modes", ", ".join(f"{kind} {fim.name}" for kind, fim in engine.fim_by_kind.items())
+              + " (written by Cove's recipe or finetune; `auto` uses them)")
+    _line("confidence gate", _gate(engine.measured_gate))
     _line("chat", "chat template from the model" if engine.chat_template else "no chat template: chat runs in completion mode")
 
     _section("self-test")
@@ -146,3 +150,12 @@ def _section(title: str) -> None:
 
 def _line(label: str, value: str) -> None:
     print(f"  {label:<16} {value}")
+
+
+def _gate(measured: float | None) -> str:
+    """The editor's confidence gate for this model, and where it comes from."""
+    from lsp.settings import DEFAULT_MIN_CONFIDENCE
+
+    source = "measured for this model" if measured is not None else "the default: the model records none"
+    return (f"{measured if measured is not None else DEFAULT_MIN_CONFIDENCE:g} ({source}): completions end "
+            "before the first token the model gives a lower probability (setting minConfidence)")
