@@ -199,9 +199,15 @@ def test_an_answer_ends_before_the_first_token_below_the_floor(engine):
     whole = engine.infill(PREFIX, SUFFIX, stop=stop)
     text = whole.result()
     probabilities = [math.exp(logprob) for _, logprob in whole.stats.token_logprobs]
-    # the first token less likely than every one before it; the floor goes between them
-    k = next(k for k in range(1, len(probabilities)) if probabilities[k] < min(probabilities[:k]))
-    floor = (probabilities[k] + min(probabilities[:k])) / 2
+
+    def first_below(floor: float) -> int:
+        return next((k for k, p in enumerate(probabilities) if p < floor), len(probabilities))
+
+    # a floor in the widest gap between two of the probabilities that cuts after a token or more
+    ordered = sorted(set(probabilities))
+    gaps = [(high / low, (high * low) ** 0.5) for low, high in zip(ordered, ordered[1:])]
+    _, floor = max(gap for gap in gaps if 1 <= first_below(gap[1]) < len(probabilities))
+    k = first_below(floor)
     cut = engine.infill(PREFIX, SUFFIX, stop=dataclasses.replace(stop, min_probability=floor))
     assert cut.result() == text[:sum(chars for chars, _ in whole.stats.token_logprobs[:k])]
     assert cut.stats.stop_reason == "unsure" and cut.stats.generated_tokens == k
