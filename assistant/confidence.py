@@ -48,12 +48,17 @@ def summary(logprobs: Sequence[float]) -> tuple[float | None, float | None]:
     return sum(logprobs) / len(logprobs), min(logprobs)
 
 
-def shown(tokens: Sequence[tuple[int, float]], chars: int) -> tuple[tuple[int, float], ...]:
-    """The (characters, log-probability) of the tokens that wrote the first `chars`
-    characters: the part of a completion that is shown, after post-processing cut the rest."""
-    covered, count = 0, 0
-    for length, _ in tokens:
+def shown(tokens: Sequence[tuple[int, float]], chars: int, healed_chars: int = 0) -> tuple[tuple[int, float], ...]:
+    """The (characters shown, log-probability) of the tokens that wrote the first `chars`
+    characters of a completion: the part that is shown, after post-processing cut the rest.
+    The first `healed_chars` characters the tokens wrote were taken off by healing; tokens
+    that wrote only those stay, with no characters shown (the model still chose them)."""
+    figures, skipped, covered = [], 0, 0
+    for length, logprob in tokens:
         if covered >= chars:
             break
-        covered, count = covered + length, count + 1
-    return tuple(tokens[:count])
+        hidden = min(length, healed_chars - skipped)
+        skipped += hidden
+        figures.append((length - hidden, logprob))
+        covered += length - hidden
+    return tuple(figures)

@@ -209,10 +209,14 @@ class Engine:
             prompt = self.encode(fim.layout(prefix, suffix, extra=extra, path=path))
         stop_ids = {i for text in fim.stop_texts() if (i := self.special_token_id(text)) is not None}
         stats = GenerationStats(prompt_tokens=len(prompt), format=fim.name)
-        pieces = self._stream(prompt, stop, should_cancel, stop_ids, GREEDY, stats, allowed, len(head))
+        pieces = self._stream(prompt, stop, should_cancel, stop_ids, GREEDY, stats, allowed)
+
+        def taken(chars: int) -> None:
+            stats.healed_chars = chars
+
         if indentation:
-            pieces = healed(pieces, indentation)
-        return Generation(without_head(pieces, head) if head else pieces, stats)
+            pieces = healed(pieces, indentation, taken)
+        return Generation(without_head(pieces, head, taken) if head else pieces, stats)
 
     def _piece(self, token: int) -> bytes:
         """The bytes a token writes (control tokens write none)."""
@@ -284,10 +288,9 @@ class Engine:
         sampling: Sampling,
         stats: GenerationStats,
         allowed: np.ndarray | None = None,
-        head_chars: int = 0,
     ) -> Iterator[str]:
-        """The answer's text as it is generated, `stats` filled in on the way; `allowed`
-        and `head_chars`: the first token's choices and the healed text it writes again."""
+        """The answer's text as it is generated, `stats` filled in on the way; `allowed`:
+        the first token's choices (token healing)."""
         with self.lock:
             started = time.perf_counter()
             deadline = None  # from the first token: the budget bounds generation, never the prompt
@@ -313,9 +316,7 @@ class Engine:
                         break
                     stats.generated_tokens += 1
                     piece = decoder.decode(self._llama.detokenize([token]))
-                    shown = max(0, len(piece) - head_chars)  # what the healed text leaves
-                    head_chars -= len(piece) - shown
-                    stats.token_logprobs.append((shown, logprob))
+                    stats.token_logprobs.append((len(piece), logprob))
                     text = scanner.feed(piece)
                     if text:
                         line_done = line_done or "\n" in text

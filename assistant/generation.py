@@ -34,6 +34,9 @@ class GenerationStats:
     #: (characters, log-probability) per generated token (assistant/confidence.py), for
     #: judging the part of the text that is shown.
     token_logprobs: list[tuple[int, float]] = field(default_factory=list)
+    #: Characters the model wrote again at the start of its answer that healing took off
+    #: (the user's indentation, the typed start of a word): the first tokens wrote them.
+    healed_chars: int = 0
     #: The infill format of the prompt (`psm:starcoder`, `left-to-right`, ...); "" for generate().
     format: str = ""
 

@@ -14,7 +14,7 @@ off the front of the answer, is enough.
 
 from __future__ import annotations
 
-from typing import Generator, Iterator
+from typing import Callable, Generator, Iterator
 
 INDENT_CHARS = " \t"
 
@@ -44,10 +44,12 @@ def _decided(head: str, indentation: str) -> bool:
     return len(head) >= len(indentation) or bool(head.lstrip(INDENT_CHARS))
 
 
-def healed(pieces: Generator[str, None, None], indentation: str) -> Iterator[str]:
+def healed(pieces: Generator[str, None, None], indentation: str,
+           taken: Callable[[int], None] = lambda chars: None) -> Iterator[str]:
     """Streamed `pieces` of an answer written from a line's start, as text for the cursor
-    after `indentation`. Holds back only the answer's leading whitespace; closing this
-    closes `pieces`, which releases the model."""
+    after `indentation`; `taken` hears how many characters came off its start. Holds back
+    only the answer's leading whitespace; closing this closes `pieces`, which releases the
+    model."""
     head = ""
     try:
         for piece in pieces:
@@ -56,7 +58,9 @@ def healed(pieces: Generator[str, None, None], indentation: str) -> Iterator[str
                 break
         else:
             return  # whitespace only, and less than the user already has: nothing to add
-        if text := strip_indentation(head, indentation):
+        text = strip_indentation(head, indentation)
+        taken(len(head) - len(text))
+        if text:
             yield text
         yield from pieces
     finally:

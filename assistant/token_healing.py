@@ -138,9 +138,11 @@ def choose(logits: np.ndarray, allowed: np.ndarray) -> tuple[int, float]:
     return int(allowed[best]), -math.log(float(np.exp(scores - top).sum()))
 
 
-def without_head(pieces: Generator[str, None, None], head: str) -> Iterator[str]:
-    """Streamed `pieces` of an answer that starts by writing `head` again, without it.
-    Closing this closes `pieces`, which releases the model."""
+def without_head(pieces: Generator[str, None, None], head: str,
+                 taken: Callable[[int], None] = lambda chars: None) -> Iterator[str]:
+    """Streamed `pieces` of an answer that starts by writing `head` again, without it;
+    `taken` hears how many characters came off. Closing this closes `pieces`, which
+    releases the model."""
     text = ""
     try:
         for piece in pieces:
@@ -149,7 +151,9 @@ def without_head(pieces: Generator[str, None, None], head: str) -> Iterator[str]
                 break
         else:
             return  # the answer ended inside the head: nothing new
-        if rest := text.removeprefix(head):
+        rest = text.removeprefix(head)
+        taken(len(text) - len(rest))
+        if rest:
             yield rest
         yield from pieces
     finally:

@@ -58,6 +58,8 @@ class Result:
     token_logprobs: tuple[tuple[int, float], ...] = ()
     #: The infill mode the prompt was laid out in.
     mode: str = ""
+    #: Characters the tokens wrote at the start that healing took off (GenerationStats.healed_chars).
+    healed_chars: int = 0
 
 
 class InfillBackend(Protocol):
@@ -115,7 +117,8 @@ class LocalBackend:
         text = generation.result()
         stats = generation.stats
         return Result(text, stats.stop_reason, stats.prompt_tokens, stats.cached_tokens,
-                      stats.generated_tokens, stats.prompt_ms, tuple(stats.token_logprobs), stats.format)
+                      stats.generated_tokens, stats.prompt_ms, tuple(stats.token_logprobs), stats.format,
+                      stats.healed_chars)
 
     def close(self) -> None:
         if self.owned:
@@ -247,9 +250,10 @@ class RemoteBackend:
                         break
         timings = final.get("timings", {})
         prompt = int(timings.get("prompt_n", 0)) + int(timings.get("cache_n", 0))
-        return Result(strip_indentation(text, indentation), reason, prompt, int(timings.get("cache_n", 0)),
+        answer = strip_indentation(text, indentation)
+        return Result(answer, reason, prompt, int(timings.get("cache_n", 0)),
                       int(timings.get("predicted_n", 0)) or len(logprobs), float(timings.get("prompt_ms", 0.0)),
-                      tuple(logprobs))
+                      tuple(logprobs), healed_chars=len(text) - len(answer))
 
     def close(self) -> None:
         """Nothing to release: each request is its own connection."""

@@ -250,7 +250,7 @@ class Completer:
         completion = postprocess.finish(result.text, prefix=window.prefix, suffix=window.suffix,
                                         line_prefix=window.line_prefix, rules=rules)
         gated = result.stop_reason == "unsure" and not completion
-        return completion, "gated" if gated else "model", shown(result.token_logprobs, len(completion))
+        return completion, "gated" if gated else "model", shown(result.token_logprobs, len(completion), result.healed_chars)
 
     def warm(self, cursor: Cursor, sources: Sequence[context.Source] = ()) -> asyncio.Future:
         """Warm-up: evaluate, in idle time, the prompt a completion at `cursor` would need

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.confidence import shown
 from assistant.config import EngineConfig
 from assistant.engine import Engine
 from assistant.errors import ModelError
@@ -209,7 +210,8 @@ def test_an_answer_ends_before_the_first_token_below_the_floor(engine):
     _, floor = max(gap for gap in gaps if 1 <= first_below(gap[1]) < len(probabilities))
     k = first_below(floor)
     cut = engine.infill(PREFIX, SUFFIX, stop=dataclasses.replace(stop, min_probability=floor))
-    assert cut.result() == text[:sum(chars for chars, _ in whole.stats.token_logprobs[:k])]
+    shown_chars = [chars for chars, _ in shown(whole.stats.token_logprobs, len(text), whole.stats.healed_chars)]
+    assert cut.result() == text[:sum(shown_chars[:k])]
     assert cut.stats.stop_reason == "unsure" and cut.stats.generated_tokens == k
 
 

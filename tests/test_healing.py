@@ -57,3 +57,9 @@ def test_closing_the_healed_stream_closes_the_model_stream():
     assert next(answer) == "a"
     answer.close()
     assert closed == [True]
+
+
+def test_the_indentation_taken_off_is_reported():
+    taken = []
+    assert "".join(healed(stream("    ", "ret", "urn"), "    ", taken.append)) == "return"
+    assert taken == [4]

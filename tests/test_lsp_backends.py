@@ -160,6 +160,15 @@ def test_the_gate_ends_a_remote_completion_at_its_first_unsure_token():
         server.shutdown()
 
 
+def test_the_indentation_a_server_wrote_again_is_reported_as_healed():
+    server = FakeLlamaServer(with_probabilities(("    ", 0.9), ("return", 0.8)))
+    try:
+        result = RemoteBackend(server.url).infill(Request("def f():\n    ", "\n", (), None, REQUEST.stop), lambda: False)
+        assert (result.text, result.healed_chars, result.token_logprobs[0][0]) == ("return", 4, 4)
+    finally:
+        server.shutdown()
+
+
 def test_a_server_that_reports_no_probabilities_is_not_gated(llama_server: FakeLlamaServer):
     result = RemoteBackend(llama_server.url).infill(dataclasses.replace(
         REQUEST, stop=dataclasses.replace(REQUEST.stop, min_probability=0.99)), lambda: False)

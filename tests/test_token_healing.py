@@ -133,3 +133,24 @@ def test_only_the_most_recently_used_indexes_are_kept(tmp_path, monkeypatch):
         os.utime(tmp_path / f"{name}.npz", (1000 - age, 1000 - age))
     TokenHealer(lambda text: [1], PIECES.__getitem__, len(PIECES), tmp_path / "new.npz").close()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["new.npz", "old.npz"]
+
+
+def test_the_head_taken_off_is_reported():
+    taken = []
+    assert "".join(without_head(stream("join", "("), "jo", taken.append)) == "in("
+    assert taken == [2]
+
+
+def test_tokens_that_wrote_only_healed_text_show_no_characters():
+    from assistant.confidence import shown
+
+    tokens = [(4, -0.1), (7, -0.2), (2, -0.3), (5, -0.4)]  # "    ", " return", " a", " + b"
+    assert shown(tokens, len("return a"), healed_chars=5) == ((0, -0.1), (6, -0.2), (2, -0.3))
+
+
+def test_the_engine_reports_the_healed_text_its_first_token_wrote_again(engine):
+    prefix = "import os\n\npath = os.path.jo"
+    head = engine.detokenize(engine.tokenize(prefix)[-1:])
+    generation = engine.infill(prefix, "\n", stop=StopRules(max_tokens=3))
+    generation.result()
+    assert generation.stats.healed_chars == len(head)
