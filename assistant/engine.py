@@ -150,7 +150,7 @@ class Engine:
         return self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=special)
 
     def detokenize(self, ids: Sequence[int]) -> str:
-        return self._llama.detokenize(list(ids)).decode("utf-8", errors="replace")
+        return b"".join(self._piece(token) for token in ids).decode("utf-8", errors="replace")
 
     def special_token_id(self, text: str) -> int | None:
         """The id of a control token spelled `text`, or None if the model has no such token."""
@@ -219,10 +219,16 @@ class Engine:
         return Generation(without_head(pieces, head, taken) if head else pieces, stats)
 
     def _piece(self, token: int) -> bytes:
-        """The bytes a token writes (control tokens write none)."""
-        buffer = ctypes.create_string_buffer(256)
-        size = self._lib.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
-        return buffer.raw[:max(0, size)]
+        """The bytes a token writes (control tokens write none). llama-cpp-python's own
+        `detokenize` reads pieces into 32 bytes and garbles longer ones (runs of spaces or
+        `=` are single tokens in code vocabularies); llama.cpp says how much room it needs."""
+        size = 64
+        while True:
+            buffer = ctypes.create_string_buffer(size)
+            written = self._lib.llama_token_to_piece(self._vocab, token, buffer, size, 0, False)
+            if written >= 0:
+                return buffer.raw[:written]
+            size = -written
 
     def format_for(self, prefix: str) -> FimFormat:
         """The infill format for a cursor after `prefix`: the mode this model measured best
@@ -315,7 +321,7 @@ class Engine:
                         stats.stop_reason = "unsure"
                         break
                     stats.generated_tokens += 1
-                    piece = decoder.decode(self._llama.detokenize([token]))
+                    piece = decoder.decode(self._piece(token))
                     stats.token_logprobs.append((len(piece), logprob))
                     text = scanner.feed(piece)
                     if text:

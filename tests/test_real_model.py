@@ -65,6 +65,12 @@ def test_prompt_building_tokenizes_as_llama_cpp_does(gemma: Engine):
     assert gemma.detokenize(ids[1:]) == text
 
 
+def test_a_token_longer_than_32_bytes_is_written_whole(gemma: Engine):
+    text = "\u2026" * 16  # one 48-byte token in Gemma's vocabulary
+    assert len(gemma.tokenize(text)) == 1
+    assert gemma.detokenize(gemma.tokenize(text)) == text
+
+
 def test_a_left_to_right_completion_sees_only_the_prefix(gemma: Engine):
     generation = gemma.infill(PALINDROME, SUFFIX, stop=StopRules(max_tokens=24, single_line=True))
     text = generation.result()
