@@ -16,7 +16,6 @@ measured with the gate in force on the other half, against the same half ungated
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -25,10 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant import locations  # noqa: E402
-from assistant.config import EngineConfig  # noqa: E402
-from assistant.engine import Engine  # noqa: E402
 from lsp import line_eval  # noqa: E402
-from lsp.settings import Settings  # noqa: E402
 
 
 def held_out_files(repos: list[Path], data: Path | None) -> list[tuple[str, str]]:
@@ -37,24 +33,12 @@ def held_out_files(repos: list[Path], data: Path | None) -> list[tuple[str, str]
     return heldout_files(data, [str(repo) for repo in repos])
 
 
-def modes_of(model: Path) -> list[str]:
-    engine = Engine.load(EngineConfig(model=model, n_ctx=2048))
-    try:
-        return line_eval.modes_of(engine) + ["auto"]
-    finally:
-        engine.close()
-
-
 def measure_mode(model: Path, tasks: list[line_eval.Task], mode: str, gate: float = 0.0,
                  token_healing: bool = True) -> list[line_eval.Outcome]:
-    """The outcome of every task in `mode` with the gate at `gate` (`cove complete`'s other settings)."""
-    settings = dataclasses.replace(Settings(), min_confidence=gate)
-    engine = Engine.load(EngineConfig(model=model, n_ctx=settings.n_ctx, fim_format=mode, token_healing=token_healing))
-    try:
-        return line_eval.measure(engine, settings, tasks)
-    finally:
-        engine.close()
-        print(f"measured {mode} (gate {gate:g})", file=sys.stderr)
+    """The outcome of every task in `mode` with the gate at `gate`, and a line saying so."""
+    outcomes = line_eval.measure_gguf(model, tasks, mode, gate, token_healing)
+    print(f"measured {mode} (gate {gate:g})", file=sys.stderr)
+    return outcomes
 
 
 HEADER = ("| mode | kind | exact | chars kept | shown | exact among shown | wrong chars/request | p50 ms |\n"
@@ -80,7 +64,7 @@ def main() -> None:
     tasks = line_eval.make_tasks(files, args.per_kind)
     healing = not args.no_token_healing
     results = {mode: measure_mode(args.model, tasks, mode, token_healing=healing)
-               for mode in args.modes or modes_of(args.model)}
+               for mode in args.modes or line_eval.gguf_modes(args.model) + ["auto"]}
     print(f"{args.model.name}: {len(files)} held-out files, {args.per_kind} requests per kind, "
           f"token healing {'on' if healing else 'off'}, ungated\n")
     print(HEADER)

@@ -40,7 +40,7 @@ def line_completion(model_dir: Path, out: Path, repo: Path, per_kind: int) -> di
     """The arm's checkpoint as a Q8_0 GGUF, asked the editor's requests in every mode it supports."""
     from convert.model import convert_checkpoint
     from convert.quantize import quantize
-    from line_completion import held_out_files, measure_modes, modes_of
+    from line_completion import held_out_files
     from lsp import line_eval
 
     f16, q8 = out / "model-f16.gguf", out / "model-q8_0.gguf"
@@ -48,7 +48,7 @@ def line_completion(model_dir: Path, out: Path, repo: Path, per_kind: int) -> di
         convert_checkpoint(model_dir, f16, "f16")
         quantize(f16, q8, "Q8_0", progress=False)
     tasks = line_eval.make_tasks(held_out_files([repo], None), per_kind)
-    results = measure_modes(q8, tasks, modes_of(q8))
+    results = {mode: line_eval.measure_gguf(q8, tasks, mode) for mode in line_eval.gguf_modes(q8) + ["auto"]}
     scores = {}
     for mode, outcomes in results.items():
         for kind in line_eval.KINDS:

@@ -16,6 +16,7 @@ mode per kind that a model carries in its GGUF comes from the same measurement.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import random
 from dataclasses import dataclass
@@ -100,6 +101,18 @@ def modes_of(engine: object) -> list[str]:
     return [f.name for f in engine.supported_formats() if f.order.value != "template"] + ["ltr"]
 
 
+def gguf_modes(model: Path) -> list[str]:
+    """`modes_of` the GGUF at `model` (loaded for the question, then closed)."""
+    from assistant.config import EngineConfig
+    from assistant.engine import Engine
+
+    engine = Engine.load(EngineConfig(model=model, n_ctx=256))
+    try:
+        return modes_of(engine)
+    finally:
+        engine.close()
+
+
 def make_tasks(files: Sequence[tuple[str, str]], per_kind: int, seed: int = 0) -> list[Task]:
     """`per_kind` requests of each kind from `files` ((path, text) pairs), chosen at random
     but reproducibly: a line, then for mid-line a cursor inside it."""
@@ -132,8 +145,6 @@ async def run_tasks(engine: object, settings: object, tasks: Sequence[Task],
     """Each task through a language-server completer over `engine` (one at a time, as an
     editor's requests arrive), with the result cache off so every request runs the model;
     `on_done` after each (a progress bar: a report of hundreds of requests takes minutes)."""
-    import dataclasses
-
     from lsp.completer import Cursor, over_engine
 
     settings = dataclasses.replace(settings, cache_size=1, extra_tokens=0, speculate=False)
@@ -148,6 +159,23 @@ async def run_tasks(engine: object, settings: object, tasks: Sequence[Task],
             outcomes.append(Outcome(task, completion, record.latency_ms, record.shown_logprobs))
             on_done()
     return outcomes
+
+
+def measure_gguf(model: Path, tasks: Sequence[Task], mode: str, gate: float = 0.0, token_healing: bool = True,
+                 on_done: Callable[[], None] = lambda: None) -> list[Outcome]:
+    """The outcomes of `tasks` on the GGUF at `model` in infill `mode` (any `fim_format`,
+    `auto` included) with the gate at `gate` and `cove complete`'s other settings, on an
+    engine loaded for it and closed afterwards."""
+    from assistant.config import EngineConfig
+    from assistant.engine import Engine
+    from lsp.settings import Settings
+
+    settings = dataclasses.replace(Settings(), min_confidence=gate)
+    engine = Engine.load(EngineConfig(model=model, n_ctx=settings.n_ctx, fim_format=mode, token_healing=token_healing))
+    try:
+        return measure(engine, settings, tasks, on_done)
+    finally:
+        engine.close()
 
 
 def measure(engine: object, settings: object, tasks: Sequence[Task],

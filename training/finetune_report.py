@@ -13,7 +13,6 @@ standard-library files (the replay set's validation split, never trained on).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 from typing import Callable, Sequence
@@ -32,33 +31,9 @@ def line_tasks(files: Sequence[dict], per_kind: int, seed: int) -> list[line_eva
 def measure_modes(gguf: Path, tasks: Sequence[line_eval.Task], modes: Sequence[str] | None,
                   on_done: Callable[[], None]) -> dict[str, list[line_eval.Outcome]]:
     """Outcomes of `tasks` per infill mode of the GGUF at `gguf` (all it supports when
-    `modes` is None), each through the language server's completer."""
-    from assistant.config import EngineConfig
-    from assistant.engine import Engine
-    from lsp.settings import Settings
-
-    settings = dataclasses.replace(Settings(), min_confidence=0.0)
-    if modes is None:
-        modes = supported_modes(gguf)
-    results = {}
-    for mode in modes:
-        engine = Engine.load(EngineConfig(model=gguf, n_ctx=settings.n_ctx, fim_format=mode))
-        try:
-            results[mode] = line_eval.measure(engine, settings, tasks, on_done)
-        finally:
-            engine.close()
-    return results
-
-
-def supported_modes(gguf: Path) -> list[str]:
-    from assistant.config import EngineConfig
-    from assistant.engine import Engine
-
-    engine = Engine.load(EngineConfig(model=gguf, n_ctx=256))
-    try:
-        return line_eval.modes_of(engine)
-    finally:
-        engine.close()
+    `modes` is None), each through the language server's completer, ungated."""
+    return {mode: line_eval.measure_gguf(gguf, tasks, mode, on_done=on_done)
+            for mode in modes or line_eval.gguf_modes(gguf)}
 
 
 def mode_table(results: dict[str, list[line_eval.Outcome]]) -> dict[str, dict[str, dict[str, float]]]:
@@ -115,7 +90,7 @@ def measure(label: str, gguf: Path, tasks: Sequence[line_eval.Task], *, with_aut
     whose GGUF will say so)."""
     if not tasks:
         return {}, {}, {}, None
-    modes = supported_modes(gguf)
+    modes = line_eval.gguf_modes(gguf)
     if with_auto:
         modes = [AUTO, *modes]
     note = f"{len(tasks)} editor requests in {len(modes)} modes"
