@@ -41,6 +41,13 @@ class TokenLogprobs:
         return float(logits[token]) - top - math.log(float(np.exp(logits - top).sum()))
 
 
+def unsure(logprob: float, floor: float) -> bool:
+    """Whether a token the model chose at `logprob` is below the gate's `floor` probability
+    (StopRules.min_probability; 0 keeps every token): the engine, a remote server's stream
+    and the benchmarks' simulation of the gate all end a completion there."""
+    return math.exp(logprob) < floor
+
+
 def summary(logprobs: Sequence[float]) -> tuple[float | None, float | None]:
     """(mean, lowest) of `logprobs`; (None, None) when there are none."""
     if not logprobs:

@@ -13,7 +13,6 @@ import codecs
 import ctypes
 import dataclasses
 import hashlib
-import math
 import os
 import threading
 import time
@@ -24,7 +23,7 @@ import numpy as np
 
 from assistant import formats, kv_reuse, locations, token_healing
 from assistant.config import EngineConfig, resolve_model
-from assistant.confidence import TokenLogprobs
+from assistant.confidence import TokenLogprobs, unsure
 from assistant.errors import ModelError
 from assistant.fim import GATE_KEY, ContextChunk, FimFormat, Piece, request_kind
 from assistant.gguf_file import check_gguf, gguf_architecture, gguf_header, trained_context_length
@@ -308,7 +307,6 @@ class Engine:
             scanner = StopScanner(stop)
             first_token_at = None
             tokens = self._tokens(prompt, sampling, allowed)
-            floor = math.log(stop.min_probability) if stop.min_probability > 0 else -math.inf
             stats.stop_reason = "max_tokens"
             try:
                 for token, logprob in tokens:
@@ -317,7 +315,7 @@ class Engine:
                     if token in stop_ids or self._lib.llama_vocab_is_eog(self._vocab, token):
                         stats.stop_reason = "eog"
                         break
-                    if logprob < floor:
+                    if unsure(logprob, stop.min_probability):
                         stats.stop_reason = "unsure"
                         break
                     stats.generated_tokens += 1

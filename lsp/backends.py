@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
+from assistant.confidence import unsure
 from assistant.engine import StopRules
 from assistant.errors import CoveError
 from assistant.fim import ContextChunk
@@ -238,7 +239,7 @@ class RemoteBackend:
                     if tokens is None:  # no probabilities: the text as it comes
                         text += event.get("content", "")
                     else:
-                        sure = next((i for i, (_, logprob) in enumerate(tokens) if math.exp(logprob) < floor), None)
+                        sure = next((i for i, (_, logprob) in enumerate(tokens) if unsure(logprob, floor)), None)
                         text += "".join(piece for piece, _ in tokens[:sure])
                         logprobs += [(len(piece), logprob) for piece, logprob in tokens[:sure]]
                         if sure is not None:

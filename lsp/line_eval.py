@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from assistant.confidence import summary
+from assistant.confidence import summary, unsure
 from assistant.fim import FRESH_LINE, MID_LINE
 
 KINDS = (MID_LINE, FRESH_LINE)
@@ -63,7 +63,7 @@ class Outcome:
         token the model gave less than `floor` probability (as StopRules.min_probability)."""
         covered = 0
         for count, (length, logprob) in enumerate(self.tokens):
-            if math.exp(logprob) < floor:
+            if unsure(logprob, floor):
                 return Outcome(self.task, self.completion[:covered], self.latency_ms, self.tokens[:count])
             covered += length
         return self
