@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from assistant.confidence import summary, unsure
+from assistant.confidence import unsure
 from assistant.fim import FRESH_LINE, MID_LINE
 
 KINDS = (MID_LINE, FRESH_LINE)
@@ -51,12 +50,6 @@ class Outcome:
     latency_ms: float
     #: (characters, log-probability) of the tokens that wrote the completion.
     tokens: tuple[tuple[int, float], ...] = ()
-
-    @property
-    def confidence(self) -> float | None:
-        """Geometric-mean probability of the completion's tokens; None when nothing was shown."""
-        mean = summary([logprob for _, logprob in self.tokens])[0]
-        return math.exp(mean) if mean is not None else None
 
     def cut(self, floor: float) -> "Outcome":
         """This outcome as a gate at `floor` leaves it: the completion ends before the first
