@@ -5,9 +5,10 @@ held-out files: a repository outside the training corpus (`--repo`, repeatable) 
 training run's validation files (`--data RUN/data`). Every infill mode the model supports
 is measured (PSM, SPM, CodeGen2, left to right) and `auto`, each through the completer the
 LSP uses, with `cove complete`'s settings, ungated. Then the confidence gate (a completion
-ends before the first token the model gave less than that probability): chosen on every
-other `auto` request to maximise characters kept minus characters shown wrongly, then
-measured with the gate in force on the other half, against the same half ungated.
+ends before the first token the model gave less than that probability) and the floor for
+names the document never mentions (lsp/grounding.py): chosen on every other `auto` request
+to maximise characters kept minus characters shown wrongly, then measured with the gates
+in force on the other half, against the same half ungated.
 
     .venv/bin/python benchmarks/line_completion.py --repo .venv/lib/python3.11/site-packages/hypothesis \
         [--model FILE.gguf] [--per-kind 150] [--modes auto ...] [--no-token-healing] [--json out.json]
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant import locations  # noqa: E402
 from lsp import line_eval  # noqa: E402
+from lsp.settings import Settings  # noqa: E402
 
 
 def held_out_files(repos: list[Path], data: Path | None) -> list[tuple[str, str]]:
@@ -33,11 +35,12 @@ def held_out_files(repos: list[Path], data: Path | None) -> list[tuple[str, str]
     return heldout_files(data, [str(repo) for repo in repos])
 
 
-def measure_mode(model: Path, tasks: list[line_eval.Task], mode: str, gate: float = 0.0,
+def measure_mode(model: Path, tasks: list[line_eval.Task], mode: str, gate: float = 0.0, new_names: float = 0.0,
                  token_healing: bool = True) -> list[line_eval.Outcome]:
-    """The outcome of every task in `mode` with the gate at `gate`, and a line saying so."""
-    outcomes = line_eval.measure_gguf(model, tasks, mode, gate, token_healing)
-    print(f"measured {mode} (gate {gate:g})", file=sys.stderr)
+    """The outcome of every task in `mode` with the gates at `gate` and `new_names`, and a
+    line saying so."""
+    outcomes = line_eval.measure_gguf(model, tasks, mode, gate=gate, new_names=new_names, token_healing=token_healing)
+    print(f"measured {mode} (gate {gate:g}, new names {new_names:g})", file=sys.stderr)
     return outcomes
 
 
@@ -82,16 +85,30 @@ def main() -> None:
                                                 for o in outcomes] for mode, outcomes in results.items()}, indent=1))
 
 
+#: Floors for names the document never mentions that the tune half is searched over.
+NAME_FLOORS = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
 def report_gate(model: Path, tasks: list[line_eval.Task], outcomes: list[line_eval.Outcome], healing: bool) -> None:
-    """The gate chosen on every other `auto` request (ungated figures, each completion cut
-    where the gate would end it), then measured for real on the other half."""
+    """The gates chosen on every other `auto` request (ungated figures, each completion cut
+    where the gates would end it), then measured for real on the other half: the token
+    floor alone, and with the floor for made-up names (lsp/grounding.py) at its default."""
     tune, report = outcomes[0::2], outcomes[1::2]
-    threshold = line_eval.best_threshold(tune)
-    gated = measure_mode(model, tasks[1::2], "auto", threshold, healing)
-    print(f"\nconfidence gate chosen on {len(tune)} requests: {threshold:.2f}; reported on the other "
-          f"{len(report)}, measured with the gate in force:\n")
+    print(f"\ntune half ({len(tune)} requests), characters kept minus shown wrongly, best token floor per "
+          "floor for new names:\n\n| new names | token floor | kept - wrong | chars kept |\n|---|---|---|---|")
+    for names in NAME_FLOORS:
+        floor = line_eval.best_threshold(tune, new_names=names)
+        kept = sum(o.cut(floor, names).kept for o in tune)
+        print(f"| {names:g} | {floor:.2f} | {line_eval.gate_score(tune, floor, names)} | {kept} |")
+    names = Settings.min_confidence_new_name
+    alone, floor = line_eval.best_threshold(tune, new_names=0.0), line_eval.best_threshold(tune, new_names=names)
+    measured = {"ungated": report,
+                f"token floor {alone:.2f} alone": measure_mode(model, tasks[1::2], "auto", alone, 0.0, healing),
+                f"token floor {floor:.2f}, new names {names:g}": measure_mode(model, tasks[1::2], "auto", floor, names,
+                                                                              healing)}
+    print(f"\nreported on the other {len(report)}, measured with the gates in force:\n")
     print(HEADER)
-    for label, figures in (("ungated", report), (f"gate {threshold:.2f}", gated)):
+    for label, figures in measured.items():
         for kind in line_eval.KINDS:
             print(row(label, kind, line_eval.summarize([o for o in figures if o.task.kind == kind])))
 

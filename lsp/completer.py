@@ -24,7 +24,7 @@ from assistant.confidence import shown, summary
 from assistant.engine import StopRules
 from assistant.errors import CoveError
 
-from lsp import context, postprocess
+from lsp import context, grounding, postprocess
 from lsp.backends import InfillBackend, LocalBackend, Request, Result, load_backend
 from lsp.cache import ResultCache
 from lsp.health import Health
@@ -205,7 +205,7 @@ class Completer:
             raise
         if result is None or result.stop_reason == "cancelled":
             return self._done("stale", started, None, result)
-        completion, served_from, shown_logprobs = self._finish(result, window, rules)
+        completion, served_from, shown_logprobs = self._finish(result, window, rules, cursor, sources)
         self._remember(settings, window, completion)
         if completion and self.settings.speculate:
             self._speculation = asyncio.ensure_future(self._speculate(cursor, completion, sources))
@@ -243,13 +243,19 @@ class Completer:
             return self.settings.min_confidence
         return self.backend.min_confidence if self.backend is not None else 0.0
 
-    def _finish(self, result: Result, window: context.Window,
-                rules: postprocess.Rules) -> tuple[str, str, tuple[tuple[int, float], ...]]:
-        """The completion to show for a model result, where it is served from ("gated":
-        the model was unsure from the first token), and the figures of the tokens that wrote it."""
-        completion = postprocess.finish(result.text, prefix=window.prefix, suffix=window.suffix,
-                                        line_prefix=window.line_prefix, rules=rules)
-        gated = result.stop_reason == "unsure" and not completion
+    def _finish(self, result: Result, window: context.Window, rules: postprocess.Rules, cursor: Cursor,
+                sources: Sequence[context.Source]) -> tuple[str, str, tuple[tuple[int, float], ...]]:
+        """The completion to show for a model result, where it is served from ("gated": the
+        model was unsure from the first token, or of a name it made up there), and the
+        figures of the tokens that wrote it."""
+        written = postprocess.finish(result.text, prefix=window.prefix, suffix=window.suffix,
+                                     line_prefix=window.line_prefix, rules=rules)
+        completion = grounding.cut_new_names(
+            written, shown(result.token_logprobs, len(written), result.healed_chars), window.line_prefix,
+            (cursor.text, *(source.text for source in sources)),
+            grounding.names_floor(self.gate(), self.settings.min_confidence_new_name), cursor.path).rstrip()
+        completion = completion if completion.strip() else ""
+        gated = not completion and (result.stop_reason == "unsure" or bool(written))
         return completion, "gated" if gated else "model", shown(result.token_logprobs, len(completion), result.healed_chars)
 
     def warm(self, cursor: Cursor, sources: Sequence[context.Source] = ()) -> asyncio.Future:
@@ -298,7 +304,7 @@ class Completer:
         result = await asyncio.get_running_loop().run_in_executor(
             self._worker, self._infill, request, lambda: self._newest is not owner)
         if result is not None and result.stop_reason not in ("cancelled", "error"):
-            self._remember(settings, window, self._finish(result, window, rules)[0])
+            self._remember(settings, window, self._finish(result, window, rules, accepted, sources)[0])
 
     def _remember(self, settings: Settings, window: context.Window, completion: str) -> None:
         """Cache a completion computed under `settings`, unless new settings came meanwhile

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ from typing import Callable, Sequence
 
 from assistant.confidence import unsure
 from assistant.fim import FRESH_LINE, MID_LINE
+from lsp.grounding import cut_new_names, names_floor
+from lsp.settings import Settings
 
 KINDS = (MID_LINE, FRESH_LINE)
 #: Lines shorter than this (stripped) are not asked about: `)` or `else:` say little.
@@ -51,15 +54,21 @@ class Outcome:
     #: (characters, log-probability) of the tokens that wrote the completion.
     tokens: tuple[tuple[int, float], ...] = ()
 
-    def cut(self, floor: float) -> "Outcome":
-        """This outcome as a gate at `floor` leaves it: the completion ends before the first
-        token the model gave less than `floor` probability (as StopRules.min_probability)."""
-        covered = 0
-        for count, (length, logprob) in enumerate(self.tokens):
-            if unsure(logprob, floor):
-                return Outcome(self.task, self.completion[:covered], self.latency_ms, self.tokens[:count])
-            covered += length
-        return self
+    def cut(self, floor: float, new_names: float = 0.0) -> "Outcome":
+        """This outcome as the gates leave it: the completion ends before the first token the
+        model gave less than `floor` probability (as StopRules.min_probability), and before
+        the first name the document does not mention that it gave a token of less than
+        `new_names` (lsp/grounding.py; off with the token gate), as the completer does."""
+        starts = [0, *itertools.accumulate(length for length, _ in self.tokens)]
+        first_unsure = next((n for n, (_, logprob) in enumerate(self.tokens) if unsure(logprob, floor)), None)
+        completion = self.completion if first_unsure is None else self.completion[:starts[first_unsure]]
+        line_prefix = self.task.text[self.task.text.rfind("\n", 0, self.task.offset) + 1:self.task.offset]
+        completion = cut_new_names(completion, self.tokens, line_prefix, [self.task.text],
+                                   names_floor(floor, new_names), self.task.path).rstrip()
+        if completion == self.completion:
+            return self
+        tokens = tuple(token for token, start in zip(self.tokens, starts) if start < len(completion))
+        return Outcome(self.task, completion, self.latency_ms, tokens)
 
     @property
     def first_line(self) -> str:
@@ -154,16 +163,16 @@ async def run_tasks(engine: object, settings: object, tasks: Sequence[Task],
     return outcomes
 
 
-def measure_gguf(model: Path, tasks: Sequence[Task], mode: str, gate: float = 0.0, token_healing: bool = True,
-                 on_done: Callable[[], None] = lambda: None) -> list[Outcome]:
+def measure_gguf(model: Path, tasks: Sequence[Task], mode: str, *, gate: float = 0.0, new_names: float = 0.0,
+                 token_healing: bool = True, on_done: Callable[[], None] = lambda: None) -> list[Outcome]:
     """The outcomes of `tasks` on the GGUF at `model` in infill `mode` (any `fim_format`,
-    `auto` included) with the gate at `gate` and `cove complete`'s other settings, on an
-    engine loaded for it and closed afterwards."""
+    `auto` included) with the gates at `gate` and `new_names` (both off by default: the
+    figures to choose them from) and `cove complete`'s other settings, on an engine loaded
+    for it and closed afterwards."""
     from assistant.config import EngineConfig
     from assistant.engine import Engine
-    from lsp.settings import Settings
 
-    settings = dataclasses.replace(Settings(), min_confidence=gate)
+    settings = dataclasses.replace(Settings(), min_confidence=gate, min_confidence_new_name=new_names)
     engine = Engine.load(EngineConfig(model=model, n_ctx=settings.n_ctx, fim_format=mode, token_healing=token_healing))
     try:
         return measure(engine, settings, tasks, on_done)
@@ -189,9 +198,9 @@ class Summary:
     latency_ms: float  #: median
 
 
-def summarize(outcomes: Sequence[Outcome], floor: float = 0.0) -> Summary:
-    """Figures of `outcomes`, as a gate at `floor` would have left them."""
-    gated = [o.cut(floor) for o in outcomes]
+def summarize(outcomes: Sequence[Outcome], floor: float = 0.0, new_names: float = 0.0) -> Summary:
+    """Figures of `outcomes`, as gates at `floor` and `new_names` would have left them."""
+    gated = [o.cut(floor, new_names) for o in outcomes]
     n = max(1, len(gated))
     shown = [o for o in gated if o.shown]
     truth_chars = max(1, sum(len(o.task.truth) for o in gated))
@@ -207,15 +216,17 @@ def summarize(outcomes: Sequence[Outcome], floor: float = 0.0) -> Summary:
     )
 
 
-def gate_score(outcomes: Sequence[Outcome], floor: float) -> int:
-    """Characters kept minus characters shown wrongly, with the gate at `floor`: what the
-    gate is chosen to maximise."""
-    return sum(o.kept - o.wrong for o in (o.cut(floor) for o in outcomes))
+def gate_score(outcomes: Sequence[Outcome], floor: float, new_names: float = 0.0) -> int:
+    """Characters kept minus characters shown wrongly, with the gates at `floor` and
+    `new_names`: what the gate is chosen to maximise."""
+    return sum(o.kept - o.wrong for o in (o.cut(floor, new_names) for o in outcomes))
 
 
-def best_threshold(outcomes: Sequence[Outcome], grid: Sequence[float] = tuple(i / 20 for i in range(20))) -> float:
-    """The gate in `grid` that maximises `gate_score` (the lowest of equal ones)."""
-    return max(grid, key=lambda t: (gate_score(outcomes, t), -t))
+def best_threshold(outcomes: Sequence[Outcome], grid: Sequence[float] = tuple(i / 20 for i in range(20)),
+                   new_names: float = Settings.min_confidence_new_name) -> float:
+    """The gate in `grid` that maximises `gate_score` beside the names' floor `new_names`
+    (the setting's default: what the model's gate will work with), the lowest of equal ones."""
+    return max(grid, key=lambda t: (gate_score(outcomes, t, new_names), -t))
 
 
 def best_mode(results: dict[str, Sequence[Outcome]], kind: str) -> str:

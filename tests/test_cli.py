@@ -69,6 +69,11 @@ def test_complete_shows_nothing_where_an_editor_would_show_nothing(tiny_gguf, tm
     assert (report["text"], report["served_from"]) == ("", "none")
 
 
+def test_complete_refuses_a_names_floor_outside_0_to_1(tiny_gguf, tmp_path):
+    result = cove("complete", "-", "--min-confidence-new-name", "2", "--model", str(tiny_gguf), stdin="x = <|cursor|>\n")
+    assert result.returncode == 2 and "minConfidenceNewName=2.0 must be between 0 and 1" in result.stderr
+
+
 def test_complete_refuses_a_position_outside_the_file(tiny_gguf, tmp_path):
     source = tmp_path / "a.py"
     source.write_text("x = 1\n")

@@ -54,6 +54,20 @@ def test_a_completion_unsure_from_its_first_token_is_not_shown():
     assert not outcome("zzz", "abc", 0.1, 0.9, 0.9).cut(0.5).shown
 
 
+def test_the_simulated_names_floor_cuts_before_a_made_up_name_as_the_completer_does():
+    task = Task(MID_LINE, "c.py", "total = 0\nx = ", len("total = 0\nx = "), "total + 1")
+    made_up = Outcome(task, "count + 1", 10.0, ((5, math.log(0.5)), (2, math.log(0.9)), (2, math.log(0.9))))
+    known = Outcome(task, "total + 1", 10.0, made_up.tokens)
+    assert made_up.cut(0.1, 0.9).completion == "" and not made_up.cut(0.1, 0.9).shown
+    assert known.cut(0.1, 0.9) == known and made_up.cut(0.1, 0.0) == made_up
+
+
+def test_with_the_token_gate_off_made_up_names_are_shown_too():
+    task = Task(MID_LINE, "c.py", "x = ", 4, "total")
+    made_up = Outcome(task, "count", 10.0, ((5, math.log(0.5)),))
+    assert made_up.cut(0.0, 0.9) == made_up
+
+
 def test_the_gate_keeps_what_pays_and_hides_what_does_not():
     outcomes = [outcome("abcdef", "abcdef", *[0.9] * 6), outcome("abczzz", "abcdef", 0.9, 0.9, 0.9, 0.2, 0.2, 0.2)]
     assert gate_score(outcomes, 0.0) == 6 and gate_score(outcomes, 0.5) == 9

@@ -158,6 +158,22 @@ async def test_a_gate_of_zero_shows_everything():
         assert await instance.complete(cursor("total = "), unchanged) == "value + 1"
 
 
+async def test_a_made_up_name_the_model_was_unsure_of_is_not_shown():
+    async with loaded(Settings(min_confidence=0.1), UnsureBackend(0.5, 0.9, 0.9)) as instance:
+        assert await instance.complete(cursor("total = "), unchanged) == ""
+        assert instance.history[-1].served_from == "gated"
+
+
+async def test_a_name_the_document_mentions_needs_no_more_than_the_gate():
+    async with loaded(Settings(min_confidence=0.1), UnsureBackend(0.5, 0.9, 0.9)) as instance:
+        assert await instance.complete(cursor("value = 2\ntotal = "), unchanged) == "value + 1"
+
+
+async def test_a_made_up_name_the_model_was_sure_of_is_shown():
+    async with loaded(Settings(min_confidence=0.1), UnsureBackend(0.95, 0.5, 0.5)) as instance:
+        assert await instance.complete(cursor("total = "), unchanged) == "value + 1"
+
+
 async def test_an_unset_gate_is_the_models_own():
     backend = UnsureBackend(0.9, 0.4, 0.9)
     backend.min_confidence = 0.5

@@ -56,6 +56,12 @@ def test_min_confidence_takes_a_number_between_0_and_1():
         Settings().updated({"minConfidence": True})
 
 
+def test_min_confidence_new_name_takes_a_number_between_0_and_1():
+    assert Settings().updated({"minConfidenceNewName": 0}).min_confidence_new_name == 0.0
+    with pytest.raises(CoveError, match="minConfidenceNewName=-0.1 must be between 0 and 1"):
+        Settings().updated({"minConfidenceNewName": -0.1})
+
+
 def test_a_null_min_confidence_means_the_models_own_gate():
     assert Settings().min_confidence is None
     assert Settings().updated({"minConfidence": 0.4}).updated({"minConfidence": None}).min_confidence is None

@@ -40,6 +40,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-confidence", type=float, metavar="P",
                         help="end the completion before the first token the model gave less than this "
                              "probability, 0 to 1 (default: the editor's; 0 shows all)")
+    parser.add_argument("--min-confidence-new-name", type=float, metavar="P",
+                        help="end it before a name the file never mentions unless the model gave every "
+                             "token of it this probability, 0 to 1 (default: the editor's, 0.9; 0 turns it off)")
     parser.add_argument("--json", action="store_true", help="print the completion with its timings as JSON")
     add_engine_arguments(parser)
 
@@ -60,6 +63,8 @@ def settings_from_args(args: argparse.Namespace):
         changes["n_ctx"] = args.n_ctx
     if args.min_confidence is not None:
         changes["min_confidence"] = args.min_confidence
+    if args.min_confidence_new_name is not None:
+        changes["min_confidence_new_name"] = args.min_confidence_new_name
     return dataclasses.replace(Settings(), **changes)
 
 

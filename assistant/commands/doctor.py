@@ -154,8 +154,10 @@ def _line(label: str, value: str) -> None:
 
 def _gate(measured: float | None) -> str:
     """The editor's confidence gate for this model, and where it comes from."""
-    from lsp.settings import DEFAULT_MIN_CONFIDENCE
+    from lsp.settings import DEFAULT_MIN_CONFIDENCE, Settings
 
     source = "measured for this model" if measured is not None else "the default: the model records none"
     return (f"{measured if measured is not None else DEFAULT_MIN_CONFIDENCE:g} ({source}): completions end "
-            "before the first token the model gives a lower probability (setting minConfidence)")
+            "before the first token the model gives a lower probability (setting minConfidence), and before "
+            f"a name the file never mentions unless it gave it {Settings.min_confidence_new_name:g} "
+            "(minConfidenceNewName)")
