@@ -19,6 +19,8 @@ BRACKETS = {")": "(", "]": "[", "}": "{"}
 CLOSING_TAIL = ")]}\"'`;,: \t"
 #: Where a multi-line completion stops: a blank line ends a paragraph of code.
 BLANK_LINE = "\n\n"
+#: A cursor line written again below itself is cut from this many characters (stripped).
+MIN_REPEATED_LINE = 8
 #: Unicode categories no code completion contains: control and unassigned characters,
 #: and the line/paragraph separators that editors split lines at.
 GARBAGE = {"Cc", "Cs", "Co", "Cn", "Zl", "Zp"}
@@ -50,7 +52,7 @@ def finish(text: str, *, prefix: str, suffix: str, line_prefix: str, rules: Rule
         text = _cut(text, stop)
     if not rules.single_line:
         text = block_end(text, line_prefix)
-        text = drop_repeated_lines(text, suffix)
+        text = drop_repeated_lines(text, suffix, line_prefix)
     text = balance_brackets(text, prefix, line_suffix)
     text = trim_suffix_overlap(text, line_suffix).rstrip()
     return text if text.strip() else ""
@@ -94,15 +96,19 @@ def block_end(text: str, line_prefix: str) -> str:
     return text
 
 
-def drop_repeated_lines(text: str, suffix: str) -> str:
-    """`text` cut before a line that repeats the first non-blank line after the cursor line:
-    the model is rewriting code that is already there."""
-    following = [line.strip() for line in suffix.split("\n")[1:] if line.strip()]
-    if not following:
-        return text
+def drop_repeated_lines(text: str, suffix: str, line_prefix: str = "") -> str:
+    """`text` cut before a line that repeats the first non-blank line after the cursor line
+    (the model is rewriting code that is already there) or the cursor line as the completion
+    finishes it, when that says something (the model is starting the same line over; `}` or
+    `else:` may well come again)."""
     lines = text.split("\n")
+    below = [line.strip() for line in suffix.split("\n")[1:] if line.strip()]
+    repeats = set(below[:1])
+    current = (line_prefix + lines[0]).strip()
+    if len(current) >= MIN_REPEATED_LINE and any(char.isalnum() for char in current):
+        repeats.add(current)
     for number, line in enumerate(lines):
-        if number > 0 and line.strip() == following[0]:
+        if number > 0 and line.strip() in repeats:
             return "\n".join(lines[:number])
     return text
 

@@ -62,6 +62,16 @@ def test_lines_already_after_the_cursor_are_not_repeated():
     assert drop_repeated_lines(text, suffix) == "\n    total = sum(xs)"
 
 
+def test_the_cursor_line_is_not_written_again_below_itself():
+    text = "m(values)\n    assert total == sum(values)\n    return total"
+    assert drop_repeated_lines(text, "\n", "    assert total == su") == "m(values)"
+
+
+def test_a_short_cursor_line_may_come_again():
+    text = "}\nif (b) {\n    g();\n}"
+    assert drop_repeated_lines(text, "\n", "") == text
+
+
 @pytest.mark.parametrize(
     ("prefix", "completion", "line_suffix", "expected"),
     [
