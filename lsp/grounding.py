@@ -37,9 +37,10 @@ def names_floor(gate: float, setting: float) -> float:
 
 
 def mentioned(name: str, texts: Sequence[str]) -> bool:
-    """Whether `name` occurs as a whole word in any of `texts`."""
+    """Whether `name` occurs as a whole word in any of `texts` (a plain substring test first:
+    most names asked about occur nowhere, and it is many times faster on a large file)."""
     pattern = re.compile(rf"(?<!\w){re.escape(name)}(?!\w)")
-    return any(pattern.search(text) for text in texts)
+    return any(name in text and pattern.search(text) for text in texts)
 
 
 def cut_new_names(completion: str, tokens: Sequence[tuple[int, float]], line_prefix: str,
