@@ -84,8 +84,10 @@ def test_complete_refuses_a_position_outside_the_file(tiny_gguf, tmp_path):
 def test_doctor_reports_model_choice_format_and_self_test(tiny_gguf):
     result = cove("doctor", "--model", str(tiny_gguf))
     assert result.returncode == 0, result.stderr
+    from lsp.settings import DEFAULT_MIN_CONFIDENCE
+
     for expected in ("chosen by", "command line", "infill format", "psm:starcoder", "next keystroke", "from cache",
-                     "confidence gate", "0.7 (the default"):
+                     "confidence gate", f"{DEFAULT_MIN_CONFIDENCE:g} (the default"):
         assert expected in result.stdout
 
 
