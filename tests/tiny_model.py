@@ -38,6 +38,10 @@ SHAPE = dict(
     # Wider than transformers' 0.02 so that logits differ enough for top-1 checks to mean something.
     initializer_range=0.1,
 )
+#: A random model big enough that each token takes milliseconds on a laptop CPU: tests that
+#: interrupt a running generation need one that outlasts a round trip to the server.
+SLOW_SHAPE = {**SHAPE, "hidden_size": 512, "intermediate_size": 1536, "num_hidden_layers": 8,
+              "num_attention_heads": 8, "num_key_value_heads": 2}
 SEED = 0
 
 #: Files whose content decides what a build produces; their hash names the cache folder.
@@ -126,22 +130,22 @@ TOKENIZERS: dict[str, Callable[[list[str], Path], Path]] = {
 }
 
 
-def _config(family: str, vocab_size: int, special: dict[str, int | None]):
+def _config(family: str, vocab_size: int, special: dict[str, int | None], shape: dict):
     from transformers import LlamaConfig, Qwen2Config
 
     configs = {"llama": LlamaConfig, "qwen2": Qwen2Config}
-    return configs[family](vocab_size=vocab_size, tie_word_embeddings=False, **SHAPE, **special)
+    return configs[family](vocab_size=vocab_size, tie_word_embeddings=False, **shape, **special)
 
 
-def build_checkpoint(folder: Path, family: str = "llama", tokenizer: str = "bpe") -> Path:
-    """Save a tokenizer and a seeded random `family` model with that vocabulary in `folder`."""
+def build_checkpoint(folder: Path, family: str = "llama", tokenizer: str = "bpe", shape: dict = SHAPE) -> Path:
+    """Save a tokenizer and a seeded random `family` model of `shape` with that vocabulary in `folder`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     TOKENIZERS[tokenizer](training_texts(), folder)
     tok = AutoTokenizer.from_pretrained(folder)
     special = {"bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id, "pad_token_id": tok.pad_token_id}
-    config = _config(family, len(tok), special)
+    config = _config(family, len(tok), special, shape)
     torch.manual_seed(SEED)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     with torch.no_grad():
