@@ -3,7 +3,7 @@
 On code it never saw, a small model's commonest wrong completion calls something that
 does not exist (`self.__node_trail` for `self.__node_trail[-1]`, `sorted(x)` where the
 list is `ints`). Right completions mostly reuse names the document, the files the prompt
-borrows from, or the language already has. So a name none of them mentions is shown only
+borrows from, or the language already has (lsp/language_names.py). So a name none of them mentions is shown only
 when the model was sure of every token that wrote it (Settings.min_confidence_new_name);
 otherwise the completion ends before that name, as the gate ends it before an unsure
 token (measured in docs/BENCHMARKS.md, `benchmarks/line_completion.py`).
@@ -11,23 +11,17 @@ token (measured in docs/BENCHMARKS.md, `benchmarks/line_completion.py`).
 
 from __future__ import annotations
 
-import builtins
-import keyword
 import re
 from pathlib import PurePath
 from typing import Sequence
 
 from assistant.confidence import unsure
+from lsp.language_names import LANGUAGE_NAMES
 
 #: An identifier, not one inside a number (`1e5`) or another word.
 IDENTIFIER = re.compile(r"(?<!\w)[A-Za-z_]\w*")
 #: The word the cursor is in, as far as it is typed.
 TYPED_WORD = re.compile(r"\w*$")
-#: Names a language has without any file mentioning them, by file suffix.
-LANGUAGE_NAMES = {
-    suffix: frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
-    for suffix in (".py", ".pyi", ".pyw")
-}
 
 
 def names_floor(gate: float, setting: float) -> float:
@@ -56,7 +50,7 @@ def cut_new_names(completion: str, tokens: Sequence[tuple[int, float]], line_pre
     if floor <= 0 or not completion:
         return completion
     typed = TYPED_WORD.search(line_prefix).group()
-    known = LANGUAGE_NAMES.get(PurePath(path).suffix, frozenset())
+    known = LANGUAGE_NAMES.get(PurePath(path).suffix.lower(), frozenset())
     for match in IDENTIFIER.finditer(typed + completion):
         start, end = match.start() - len(typed), match.end() - len(typed)
         if end <= 0 or match.group() in known:

@@ -42,6 +42,12 @@ def test_the_languages_own_names_are_known():
     assert cut_new_names("len(x)", unsure, "n = ", ["x"], 0.9, path="/a/b.js") == ""
 
 
+def test_other_languages_know_their_keywords_and_common_globals():
+    unsure = tokens(("console", 0.3), (".", 0.9), ("log", 0.3), ("(x)", 0.9))
+    assert cut_new_names("console.log(x)", unsure, "", ["x"], 0.9, path="/a/app.ts") == "console.log(x)"
+    assert cut_new_names("console.log(x)", unsure, "", ["x"], 0.9, path="/a/notes.txt") == ""
+
+
 def test_the_word_at_the_cursor_is_judged_with_its_typed_part():
     unsure = tokens(("get", 0.3), (")", 0.9))
     assert cut_new_names("get)", unsure, "print(tar", ["print(tar"], 0.9) == ""
