@@ -69,7 +69,7 @@ def _words(*groups: str) -> frozenset[str]:
     return frozenset(word for group in groups for word in group.split())
 
 
-_PYTHON = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
+_PYTHON = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {"self", "cls"}
 
 #: file suffix -> names the language has.
 LANGUAGE_NAMES: dict[str, frozenset[str]] = {
