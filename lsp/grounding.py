@@ -3,10 +3,11 @@
 On code it never saw, a small model's commonest wrong completion calls something that
 does not exist (`self.__node_trail` for `self.__node_trail[-1]`, `sorted(x)` where the
 list is `ints`). Right completions mostly reuse names the document, the files the prompt
-borrows from, or the language already has (lsp/language_names.py). So a name none of them mentions is shown only
-when the model was sure of every token that wrote it (Settings.min_confidence_new_name);
-otherwise the completion ends before that name, as the gate ends it before an unsure
-token (measured in docs/BENCHMARKS.md, `benchmarks/line_completion.py`).
+borrows from, or the language already has (lsp/language_names.py). So a name none of
+them mentions is shown only when the model was sure of every token that wrote it
+(Settings.min_confidence_new_name); otherwise the completion ends before that name, as
+the gate ends it before an unsure token (measured in docs/BENCHMARKS.md,
+`benchmarks/line_completion.py`).
 """
 
 from __future__ import annotations
