@@ -11,7 +11,8 @@ to maximise characters kept minus characters shown wrongly, then measured with t
 in force on the other half, against the same half ungated.
 
     .venv/bin/python benchmarks/line_completion.py --repo .venv/lib/python3.11/site-packages/hypothesis \
-        [--model FILE.gguf] [--per-kind 150] [--modes auto ...] [--no-token-healing] [--json out.json]
+        [--model FILE.gguf] [--per-kind 150] [--modes auto ...] [--no-token-healing] [--seed 0] [--gates P ...]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ sys.path.insert(0, str(ROOT))
 from assistant import locations  # noqa: E402
 from lsp import line_eval  # noqa: E402
 from lsp.settings import Settings  # noqa: E402
+
+
+def gate_pair(text: str) -> tuple[float, float]:
+    """`P` or `P/N` from the command line: a token floor and a names' floor."""
+    floor, _, names = text.partition("/")
+    return float(floor), float(names) if names else Settings.min_confidence_new_name
 
 
 def held_out_files(repos: list[Path], data: Path | None) -> list[tuple[str, str]]:
@@ -61,10 +68,15 @@ def main() -> None:
     parser.add_argument("--per-kind", type=int, default=150)
     parser.add_argument("--modes", nargs="*", help="modes to measure (default: every one the model supports)")
     parser.add_argument("--no-token-healing", action="store_true", help="ask mid-word cursors as typed (the before)")
+    parser.add_argument("--seed", type=int, default=0, help="which requests (default 0, the ones in BENCHMARKS.md)")
+    parser.add_argument("--gates", type=gate_pair, nargs="+", metavar="P[/N]",
+                        help="measure `auto` with these token floors P (and names' floors N, default "
+                             f"{Settings.min_confidence_new_name:g}) on every request, instead of choosing one on "
+                             "half of them: shipped gates on new requests")
     parser.add_argument("--json", type=Path, help="write every outcome here")
     args = parser.parse_args()
     files = held_out_files(args.repo, args.data)
-    tasks = line_eval.make_tasks(files, args.per_kind)
+    tasks = line_eval.make_tasks(files, args.per_kind, args.seed)
     healing = not args.no_token_healing
     results = {mode: measure_mode(args.model, tasks, mode, token_healing=healing)
                for mode in args.modes or line_eval.gguf_modes(args.model) + ["auto"]}
@@ -77,7 +89,13 @@ def main() -> None:
     single = {mode: outcomes for mode, outcomes in results.items() if mode != "auto"}
     for kind in line_eval.KINDS if single else ():
         print(f"\nbest mode for {kind}: {line_eval.best_mode(single, kind)}")
-    if "auto" in results:
+    if "auto" in results and args.gates:
+        measured = {f"token floor {gate:g}, new names {names:g}": measure_mode(args.model, tasks, "auto", gate, names,
+                                                                               healing)
+                    for gate, names in args.gates}
+        print_gated(f"`auto` on all {len(tasks)} requests, measured with the gates in force:",
+                    {"ungated": results["auto"], **measured})
+    elif "auto" in results:
         report_gate(args.model, tasks, results["auto"], healing)
     if args.json:
         args.json.write_text(json.dumps({mode: [dict(kind=o.task.kind, path=o.task.path, truth=o.task.truth,
@@ -106,7 +124,13 @@ def report_gate(model: Path, tasks: list[line_eval.Task], outcomes: list[line_ev
                 f"token floor {alone:.2f} alone": measure_mode(model, tasks[1::2], "auto", alone, 0.0, healing),
                 f"token floor {floor:.2f}, new names {names:g}": measure_mode(model, tasks[1::2], "auto", floor, names,
                                                                               healing)}
-    print(f"\nreported on the other {len(report)}, measured with the gates in force:\n")
+    print(f"\nover all {len(outcomes)} requests the best token floor beside new names {names:g} is "
+          f"{line_eval.best_threshold(outcomes):.2f} (what `cove finetune` and the recipe would record)")
+    print_gated(f"reported on the other {len(report)}, measured with the gates in force:", measured)
+
+
+def print_gated(title: str, measured: dict[str, list[line_eval.Outcome]]) -> None:
+    print(f"\n{title}\n")
     print(HEADER)
     for label, figures in measured.items():
         for kind in line_eval.KINDS:
