@@ -17,7 +17,7 @@ from assistant.errors import CoveError
 
 #: The confidence gate for a model that carries no measured one (see Settings.min_confidence):
 #: chosen on Gemma 3 270M's held-out editor requests (docs/BENCHMARKS.md).
-DEFAULT_MIN_CONFIDENCE = 0.5
+DEFAULT_MIN_CONFIDENCE = 0.55
 #: Settings whose default is None (unset) and the type a value must have.
 NULLABLE = {"min_confidence": float}
 
