@@ -213,11 +213,8 @@ class Completer:
 
     def _rules(self, cursor: Cursor) -> postprocess.Rules | None:
         """The stop rules for the cursor's place in its line, or None for no completion there."""
-        text, offset = cursor.text, cursor.offset
-        line_start = text.rfind("\n", 0, offset) + 1
-        line_end = text.find("\n", offset)
-        line_suffix = text[offset:len(text) if line_end < 0 else line_end]
-        return postprocess.rules_for(text[line_start:offset], line_suffix, multiline=self.settings.multiline,
+        line_prefix, line_suffix = context.cursor_line(cursor.text, cursor.offset)
+        return postprocess.rules_for(line_prefix, line_suffix, multiline=self.settings.multiline,
                                      max_chars_after_cursor=self.settings.max_chars_after_cursor)
 
     def _request(self, cursor: Cursor, rules: postprocess.Rules, sources: Sequence[context.Source],

@@ -88,12 +88,17 @@ def normalize_newlines(text: str, offset: int) -> tuple[str, int]:
     return head + _LINE_END.sub("\n", text[offset:]), len(head)
 
 
-def window(text: str, offset: int, budget: Budget, count: Count) -> Window:
-    """The prefix and suffix for a cursor at `offset` of `text` ("\\n" line ends)."""
+def cursor_line(text: str, offset: int) -> tuple[str, str]:
+    """The line of `text` ("\\n" line ends) that `offset` is on, split there."""
     line_start = text.rfind("\n", 0, offset) + 1
     line_end = text.find("\n", offset)
-    line_end = len(text) if line_end < 0 else line_end
-    line_prefix, line_suffix = text[line_start:offset], text[offset:line_end]
+    return text[line_start:offset], text[offset:len(text) if line_end < 0 else line_end]
+
+
+def window(text: str, offset: int, budget: Budget, count: Count) -> Window:
+    """The prefix and suffix for a cursor at `offset` of `text` ("\\n" line ends)."""
+    line_prefix, line_suffix = cursor_line(text, offset)
+    line_start, line_end = offset - len(line_prefix), offset + len(line_suffix)
     above = text[:line_start].splitlines(keepends=True)
     below = text[line_end:].splitlines(keepends=True)
     prefix_lines = _prefix_lines(above, budget.prefix - count(line_prefix), count)

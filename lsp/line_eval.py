@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 
 from assistant.confidence import unsure
 from assistant.fim import FRESH_LINE, MID_LINE
+from lsp.context import cursor_line
 from lsp.grounding import cut_new_names, names_floor
 from lsp.settings import Settings
 
@@ -62,7 +63,7 @@ class Outcome:
         starts = [0, *itertools.accumulate(length for length, _ in self.tokens)]
         first_unsure = next((n for n, (_, logprob) in enumerate(self.tokens) if unsure(logprob, floor)), None)
         completion = self.completion if first_unsure is None else self.completion[:starts[first_unsure]]
-        line_prefix = self.task.text[self.task.text.rfind("\n", 0, self.task.offset) + 1:self.task.offset]
+        line_prefix = cursor_line(self.task.text, self.task.offset)[0]
         completion = cut_new_names(completion, self.tokens, line_prefix, [self.task.text],
                                    names_floor(floor, new_names), self.task.path).rstrip()
         if completion == self.completion:
