@@ -1,7 +1,12 @@
 """Known-good code models on the Hugging Face Hub, as data, and the pick for this machine.
 
-`cove models list --catalogue` prints the table; `cove doctor` calls `suggest()` to name a
-better model than the bundled one. Every repository and file name was checked against the
+`cove models list --catalogue` prints the table with each model's estimated completion
+time here; `cove doctor` and the chat's first-run line call `suggest()` to name a better
+model than the bundled one. The pick is the best model that answers a keystroke's typical
+completion within `LATENCY_BUDGET_MS` on this machine (assistant/machine_speed.py measures
+its speed per gigabyte; a token costs that times the file size, since a CPU reads every
+weight once per token) and fits its memory: a model that needs seconds per completion is
+never advised, however well it fits in memory. Every repository and file name was checked against the
 Hub's file listings (2026); sizes marked approximate are the usual size of that
 quantization at that parameter count, not a figure read from the listing. RAM is an
 estimate for every entry: the file (llama.cpp maps it) plus a 4,096-token KV cache and
@@ -11,8 +16,19 @@ runtime buffers.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assistant.machine_speed import MachineSpeed
 
 GB = 10**9
+#: Longest a typical editor completion may take on this machine for a model to be advised.
+LATENCY_BUDGET_MS = 300
+#: A typical completion after a keystroke: the tokens generated...
+TYPICAL_TOKENS = 16
+#: ...after evaluating the keystroke's new prompt tokens (about two with the cache reused;
+#: on a CPU a batch of k tokens costs nearly k single tokens).
+PROMPT_TOKENS = 2
 
 
 @dataclass(frozen=True)
@@ -81,8 +97,20 @@ CATALOGUE: tuple[Entry, ...] = (
 RAM_SHARE = 0.5
 
 
-def suggest(ram_bytes: int) -> Entry | None:
-    """The best-ranked catalogue model whose RAM need fits in `RAM_SHARE` of `ram_bytes`
-    (the machine's total memory); None when none fits."""
-    fitting = [entry for entry in CATALOGUE if entry.ram_bytes <= ram_bytes * RAM_SHARE]
+def completion_ms(size_bytes: int, speed: "MachineSpeed") -> float:
+    """Estimated milliseconds of a typical completion by a model file of `size_bytes` here."""
+    return speed.token_ms(size_bytes) * (PROMPT_TOKENS + TYPICAL_TOKENS)
+
+
+def suggest(ram_bytes: int, speed: "MachineSpeed", budget_ms: float = LATENCY_BUDGET_MS) -> Entry | None:
+    """The best-ranked catalogue model that completes within `budget_ms` at `speed` and
+    whose RAM need fits in `RAM_SHARE` of `ram_bytes` (the machine's total memory); None
+    when none does."""
+    fitting = [entry for entry in CATALOGUE if entry.ram_bytes <= ram_bytes * RAM_SHARE
+               and completion_ms(entry.size_bytes, speed) <= budget_ms]
     return min(fitting, key=lambda entry: entry.rank, default=None)
+
+
+def fastest() -> Entry:
+    """The smallest catalogue model: the one to name when none is fast enough."""
+    return min(CATALOGUE, key=lambda entry: entry.size_bytes)

@@ -2,7 +2,9 @@
 
 Subcommand modules are imported only when their command runs (or its --help is asked
 for), so `cove lsp` never pays for the training stack. Each module provides
-`configure(parser)` to declare its arguments and `run(args) -> int`.
+`configure(parser)` to declare its arguments and `run(args) -> int`. The table names
+modules of the layers above assistant/ (lsp/, training/, convert/) without importing
+them, so assistant/ itself never depends on those layers.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from assistant.errors import CoveError
 #: name -> (module, one-line help). The order is the order `cove --help` lists them.
 COMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("assistant.commands.chat", "chat with the model in the terminal (the default job of `make run`)"),
-    "complete": ("assistant.commands.complete", "fill in code at a cursor position in a file and print it"),
+    "complete": ("lsp.cli.complete", "fill in code at a cursor position in a file and print it"),
     "lsp": ("lsp.command", "run the language server that gives editors inline completions"),
-    "stats": ("assistant.commands.stats", "acceptance rate, accepted characters per hour and latency of editor completions"),
-    "doctor": ("assistant.commands.doctor", "check the installation and the model, with a one-shot infill self-test"),
+    "stats": ("lsp.cli.stats", "acceptance rate, accepted characters per hour and latency of editor completions"),
+    "doctor": ("lsp.cli.doctor", "check the installation and the model, with a one-shot infill self-test"),
     "bench": ("assistant.commands.bench", "measure prompt and generation speed of a model on this machine"),
     "models": ("assistant.commands.models", "list local models, show a catalogue of code models, pull or remove one"),
     "train": ("training.commands.train", "pretrain a small code model from scratch on repositories"),
-    "finetune": ("training.commands.finetune", "LoRA-adapt a model to your own repositories"),
+    "finetune": ("training.commands.finetune", "fine-tune a model on your repository (small ones in full, large ones with LoRA)"),
     "eval": ("training.commands.evaluate", "evaluate a model: loss, bits per byte, infill exact match, HumanEval"),
     "convert": ("convert.commands.convert", "convert a transformers checkpoint or LoRA adapter to GGUF"),
     "quantize": ("convert.commands.quantize", "quantize a GGUF model with llama.cpp (Q8_0, Q4_K_M, ...)"),

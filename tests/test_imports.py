@@ -1,10 +1,14 @@
-"""The editor path must start fast: no torch or transformers anywhere in it."""
+"""The editor path must start fast: no torch or transformers anywhere in it; and the layers
+only import downwards: assistant/ never imports lsp/."""
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+ROOT = Path(__file__).resolve().parent.parent
 HEAVY = ("torch", "transformers", "peft", "accelerate", "safetensors")
 
 
@@ -18,8 +22,25 @@ def imported_modules(code: str) -> set[str]:
 @pytest.mark.parametrize("entry", [
     "from assistant.cli import main; import lsp.command, lsp.server",
     "from assistant.cli import main; import assistant.commands.chat, assistant.tui.app",
-    "import assistant.engine, assistant.commands.complete, assistant.commands.doctor",
+    "import assistant.engine, lsp.cli.complete, lsp.cli.doctor, lsp.cli.stats",
 ])
 def test_editor_entry_points_import_no_training_stack(entry):
     modules = imported_modules(entry)
     assert not {m for m in modules if m.split(".")[0] in HEAVY}
+
+
+def imported_names(path: Path) -> set[str]:
+    """Every module a file imports, at the top or inside functions."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_assistant_never_imports_lsp():
+    upward = {str(path.relative_to(ROOT)): sorted(name for name in imported_names(path) if name.split(".")[0] == "lsp")
+              for path in sorted((ROOT / "assistant").rglob("*.py"))}
+    assert {path: names for path, names in upward.items() if names} == {}

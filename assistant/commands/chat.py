@@ -49,6 +49,16 @@ def chat_config_from_args(args: argparse.Namespace) -> "ChatConfig":
         {name: value for name, value in flags.items() if value is not None})
 
 
+def first_run_notice(model: Path, threads: int | None) -> str | None:
+    """On the bundled model, the line that says what it is and which command gets a better
+    one here (from the remembered machine speed: `make run` runs `cove doctor` first)."""
+    from assistant import advice, locations, machine_speed
+
+    if model.resolve() != locations.BUNDLED_MODEL.resolve():
+        return None
+    return advice.first_run_line(machine_speed.remembered(threads))
+
+
 def run(args: argparse.Namespace) -> int:
     from assistant import locations
     from assistant.engine import Engine
@@ -65,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
     app = CoveApp(
         store, engine, config=chat_config, conversation_id=args.conversation,
         load_engine=lambda path: Engine.load(dataclasses.replace(engine_config, model=path)),
+        notice=first_run_notice(engine.model_path, engine_config.n_threads),
     )
     try:
         app.run()

@@ -1,4 +1,9 @@
-"""`cove doctor`: what is installed, which model is used and why, and a one-shot infill self-test."""
+"""`cove doctor`: what is installed, which model is used and why, a one-shot infill self-test,
+and which model suits this machine's speed.
+
+The command itself is lsp/cli/doctor.py, which adds the language server's settings for
+the model (`model_lines`); everything here knows nothing of the editor.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,10 @@ import importlib.metadata
 import os
 import platform
 import sys
+from typing import TYPE_CHECKING, Callable
 
-from assistant import __version__, locations
+from assistant import __version__, advice, catalogue, locations, machine_speed
 from assistant.commands.common import add_engine_arguments, engine_config_from_args
-from assistant.catalogue import suggest
 from assistant.config import resolve_model
 from assistant.stopping import StopRules
 
@@ -21,15 +26,23 @@ TRAINING_PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors
 SELF_TEST_PREFIX = "def add(a, b):\n    "
 SELF_TEST_SUFFIX = "\n\n\nprint(add(1, 2))\n"
 
+if TYPE_CHECKING:
+    from assistant.engine import Engine
+
+#: Extra (label, value) lines about a loaded model from the layers above (the editor's gate).
+ModelLines = Callable[["Engine"], list[tuple[str, str]]]
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Check the installation: package versions, settings, which model will be used "
-                          "and why, its infill format, and a one-shot infill with its latency.")
-    parser.add_argument("--skip-self-test", action="store_true", help="do not load the model")
+                          "and why, its infill format, a one-shot infill with its latency, this machine's "
+                          "generation speed (measured once, a few seconds) and the model that suits it.")
+    parser.add_argument("--skip-self-test", action="store_true",
+                        help="do not load the model, nor measure this machine's speed")
     add_engine_arguments(parser)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, model_lines: ModelLines = lambda engine: []) -> int:
     print(f"cove {__version__} doctor")
     _section("installation")
     _line("python", f"{platform.python_version()} ({sys.executable})")
@@ -41,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         _line("training extra", "not installed (only needed for train/finetune/convert): pip install -e '.[train]'")
     _line("cpu cores", str(len(os.sched_getaffinity(0))))
+    _line("llama.cpp build", " ".join(machine_speed.cpu_features()) or "no CPU features reported")
 
     _section("settings")
     config_file = locations.config_file()
@@ -56,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     check_gguf(path)
     _line("size", f"{path.stat().st_size / 1e6:.1f} MB")
     if args.skip_self_test:
+        _section("speed")
+        _advise_by_speed(machine_speed.remembered(config.n_threads), None)
         return 0
     engine = Engine.load(config, sources)
     _section("model")
@@ -74,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if engine.fim_by_kind:
         _line("measured modes", ", ".join(f"{kind} {fim.name}" for kind, fim in engine.fim_by_kind.items())
               + " (written by Cove's recipe or finetune; `auto` uses them)")
-    _line("confidence gate", _gate(engine.measured_gate))
+    for label, value in model_lines(engine):
+        _line(label, value)
     _line("chat", "chat template from the model" if engine.chat_template else "no chat template: chat runs in completion mode")
 
     _section("self-test")
@@ -92,8 +109,16 @@ def run(args: argparse.Namespace) -> int:
     _line("next keystroke", f"{w.total_ms:.0f} ms ({w.cached_tokens} of {w.prompt_tokens} prompt tokens from cache)")
     problem = judge_fill(SELF_TEST_PREFIX, text, SELF_TEST_SUFFIX)
     _line("verdict", "the fill is valid Python" if problem is None else f"POOR: {problem}")
+
+    _section("speed")
+    _line("this model", f"{s.generation_ms / max(s.generated_tokens - 1, 1):.1f} ms per generated token "
+                        f"(self-test; {path.stat().st_size / 1e6:,.0f} MB file)" if s.generated_tokens > 1
+          else "too few tokens generated to time")
+    engine.close()  # the probe below needs the memory and the cores
+    speed = machine_speed.machine_speed(config.n_threads, announce=lambda note: print(f"  {note}", flush=True))
+    _advise_by_speed(speed, path.stat().st_size)
     if problem is not None or reason == "bundled default model":
-        _advise(problem is not None)
+        _advise(problem is not None, speed)
     print("\nall good: the set-up works" + ("" if problem is None else " (the model is weak, see above)"))
     return 0
 
@@ -114,27 +139,32 @@ def judge_fill(prefix: str, fill: str, suffix: str) -> str | None:
     return None
 
 
-def _advise(weak: bool) -> None:
-    """Where better completions come from: a bigger model, or this one adapted to your code."""
+def _advise_by_speed(speed: machine_speed.MachineSpeed | None, model_bytes: int | None) -> None:
+    """This machine's speed per gigabyte and what it means for a keystroke's completion."""
+    if speed is None:
+        _line("this machine", "not measured yet: run `cove doctor` without --skip-self-test")
+        return
+    _line("this machine", f"{speed.ms_per_gb:.0f} ms per generated token per GB of model file "
+                          f"({speed.threads} threads, measured {speed.measured})")
+    largest = catalogue.LATENCY_BUDGET_MS / (speed.ms_per_gb * (catalogue.PROMPT_TOKENS + catalogue.TYPICAL_TOKENS))
+    _line("budget", f"{advice.TYPICAL} within {catalogue.LATENCY_BUDGET_MS} ms: models up to "
+                    f"{largest:.2f} GB here" + ("" if model_bytes is None else
+                    f"; this model ~{catalogue.completion_ms(model_bytes, speed):,.0f} ms"))
+
+
+def _advise(weak: bool, speed: machine_speed.MachineSpeed) -> None:
+    """Where better completions come from: a bigger model that is still fast enough here,
+    or this one adapted to your code."""
     _section("better completions")
     if weak:
-        print("  This model's completions look poor. Two ways to better ones:")
+        print("  This model's completions look poor.")
     else:
         print("  The bundled model is small (a few MB) and mainly shows that everything works.")
-    entry = suggest(_total_memory())
-    if entry is not None:
-        print(f"  - a bigger model that fits this machine: {entry.name} ({entry.size_bytes / 1e9:.1f} GB)")
-        print(f"      cove models pull {entry.spec}   then   --model hf:{entry.spec}")
-    print("  - the catalogue of known-good code models: cove models list --catalogue")
-    print("  - adapt a model to your own code: cove finetune PATH/TO/REPO")
-
-
-def _total_memory() -> int:
-    """This machine's memory in bytes (POSIX), 8 GB when it cannot be read."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 8 * 10**9
+    for line in advice.advice_lines(speed):
+        print(f"  {line}")
+    print("  - the catalogue of known-good code models, timed for this machine: cove models list --catalogue")
+    if advice.recommended(speed) is not None:
+        print(f"  - adapt a model to your own code: {advice.FINETUNE}")
 
 
 def _version(package: str) -> str | None:
@@ -150,14 +180,3 @@ def _section(title: str) -> None:
 
 def _line(label: str, value: str) -> None:
     print(f"  {label:<16} {value}")
-
-
-def _gate(measured: float | None) -> str:
-    """The editor's confidence gate for this model, and where it comes from."""
-    from lsp.settings import DEFAULT_MIN_CONFIDENCE, Settings
-
-    source = "measured for this model" if measured is not None else "the default: the model records none"
-    return (f"{measured if measured is not None else DEFAULT_MIN_CONFIDENCE:g} ({source}): completions end "
-            "before the first token the model gives a lower probability (setting minConfidence), and before "
-            f"a name the file never mentions unless it gave it {Settings.min_confidence_new_name:g} "
-            "(minConfidenceNewName)")

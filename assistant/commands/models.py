@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from assistant import catalogue, hub, locations, registry
+from assistant import advice, catalogue, hub, locations, machine_speed, registry
 from assistant.commands.common import print_table
 from assistant.config import load_engine_config
 from assistant.errors import CoveError
@@ -21,7 +21,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="local models: path, size, architecture, FIM format, chat template")
-    listing.add_argument("--catalogue", action="store_true", help="known-good code models to pull instead")
+    listing.add_argument("--catalogue", action="store_true",
+                         help="known-good code models to pull instead, each timed for this machine (its speed is "
+                              "measured once, a few seconds) and the one that suits it")
     pull = actions.add_parser("pull", help="download a GGUF from the Hugging Face Hub into its cache")
     pull.add_argument("spec", metavar="REPO[:TAG|/FILE]", help=f"e.g. {EXAMPLE}")
     rm = actions.add_parser("rm", help="remove a pulled model (one file with :TAG, else the whole repository)")
@@ -40,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"removed {path}")
         print(f"freed {freed / 1e6:,.1f} MB")
     elif args.catalogue:
-        print_table(["model", "pull with", "size", "RAM", "FIM format", "chat", "note"], _catalogue_rows())
+        _print_catalogue()
     else:
         print_table(["model", "path", "size", "architecture", "FIM format", "chat"], _local_rows())
         for entry in registry.registrations():
@@ -48,12 +50,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _catalogue_rows() -> list[list[str]]:
-    return [
-        [entry.name, entry.spec, ("~" if entry.size_approximate else "") + _size(entry.size_bytes),
-         "~" + _size(entry.ram_bytes), entry.fim_format, _yes(entry.chat_template), entry.note]
-        for entry in catalogue.CATALOGUE
-    ]
+def _print_catalogue() -> None:
+    """The catalogue with each model's completion time on this machine, then the advice."""
+    speed = machine_speed.machine_speed(load_engine_config()[0].n_threads)
+    header = ["model", "pull with", "size", "RAM", f"{catalogue.TYPICAL_TOKENS} tokens here", "FIM format", "chat", "note"]
+    print_table(header, _catalogue_rows(speed))
+    print(f"\n{catalogue.TYPICAL_TOKENS} tokens here: a typical completion after a keystroke ({catalogue.PROMPT_TOKENS} new "
+          f"prompt tokens, {catalogue.TYPICAL_TOKENS} generated) at {speed.ms_per_gb:.0f} ms per token per GB, measured "
+          f"on this machine {speed.measured}; over the {catalogue.LATENCY_BUDGET_MS} ms budget is marked slow")
+    for line in advice.advice_lines(speed):
+        print(line)
+
+
+def _catalogue_rows(speed: machine_speed.MachineSpeed) -> list[list[str]]:
+    rows = []
+    for entry in catalogue.CATALOGUE:
+        ms = catalogue.completion_ms(entry.size_bytes, speed)
+        rows.append([entry.name, entry.spec, ("~" if entry.size_approximate else "") + _size(entry.size_bytes),
+                     "~" + _size(entry.ram_bytes), f"~{ms:,.0f} ms" + (" slow" if ms > catalogue.LATENCY_BUDGET_MS else ""),
+                     entry.fim_format, _yes(entry.chat_template), entry.note])
+    return rows
 
 
 def _local_rows() -> list[list[str]]:

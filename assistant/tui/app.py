@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 class CoveApp(App[None]):
     """`cove chat`. Takes ownership of `engine` (closed on exit); `load_engine` loads
-    the model named by /model."""
+    the model named by /model; `notice` is a line shown above the conversation."""
 
     CSS_PATH = "app.tcss"
     TITLE = "Cove"
@@ -34,11 +34,12 @@ class CoveApp(App[None]):
         config: ChatConfig = ChatConfig(),
         conversation_id: int | None = None,
         cwd: Path | None = None,
+        notice: str | None = None,
     ) -> None:
         super().__init__()
         self._chat = ChatScreen(
             store, engine, load_engine=load_engine, config=config,
-            cwd=cwd or Path.cwd(), conversation_id=conversation_id,
+            cwd=cwd or Path.cwd(), conversation_id=conversation_id, notice=notice,
         )
 
     def on_mount(self) -> None:

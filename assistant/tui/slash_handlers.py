@@ -128,6 +128,7 @@ class SlashCommandHandlers(Screen[None]):
         self._last_stats = None
         self.query_one(PromptInput).placeholder = PLACEHOLDERS[self._mode]
         self._set_activity("")
+        self.query("#notice").remove()  # it was about the model just replaced
         self.notify(f"switched to {self._engine.model_name}: {MODE_LABELS[self._mode]} mode")
 
     @on(ModelFailed)

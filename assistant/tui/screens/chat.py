@@ -17,7 +17,7 @@ from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Static
 
 from assistant.chat import MODE_LABELS, Attachment, ChatConfig, choose_mode
 from assistant.errors import CoveError
@@ -74,8 +74,11 @@ class ChatScreen(ConversationHistory, SlashCommandHandlers):
         config: ChatConfig,
         cwd: Path,
         conversation_id: int | None = None,
+        notice: str | None = None,
     ) -> None:
         super().__init__()
+        #: One line above the log about the model (the bundled model's first-run line), if any.
+        self._notice = notice
         self._store = store
         self._engine = engine
         self._load_engine = load_engine
@@ -100,6 +103,8 @@ class ChatScreen(ConversationHistory, SlashCommandHandlers):
         with Horizontal(id="body"):
             yield ConversationList(id="sidebar")
             with Vertical(id="main"):
+                if self._notice:
+                    yield Static(self._notice, id="notice", markup=False)
                 yield ChatLog(id="log")
                 yield PromptInput(id="input", placeholder=PLACEHOLDERS[self._mode], soft_wrap=True)
         yield StatusBar(id="status")

@@ -1,0 +1,146 @@
+"""How fast this machine generates tokens per gigabyte of model file: measured once, remembered.
+
+Generating a token on a CPU reads every weight once, so its time grows with the model
+file's size: the speed of a model not yet downloaded is this machine's time per token
+per gigabyte times its size. That figure is measured on a ~190 MB random-weight probe
+(assistant/probe_model.py) through the same llama.cpp build and thread count the
+engine uses, because the bundled model (6 MB) spends its per-token time on llama.cpp's
+fixed work, not on weights, and scaling it by size would be off many times over.
+Measuring takes a few seconds; the result is kept in the cache folder, keyed by the
+CPU, the llama.cpp build and the thread count, and measured again when one changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from assistant import locations
+from assistant.atomic import write_atomic
+from assistant.probe_model import ProbeShape, write_probe
+
+GB = 10**9
+#: Single-token decodes timed on the probe (after a warm-up one); the median is kept.
+PROBE_TOKENS = 16
+#: Bump when the probe or the measurement changes, so remembered figures are re-measured.
+METHOD = 1
+
+
+@dataclass(frozen=True)
+class MachineSpeed:
+    """One measurement of this machine's generation speed."""
+
+    #: Milliseconds per generated token for each gigabyte of Q8_0 weights.
+    ms_per_gb: float
+    #: Threads llama.cpp ran with.
+    threads: int
+    #: What the figure holds for: CPU, llama.cpp build and features, threads, method.
+    key: str
+    #: When it was measured (ISO date).
+    measured: str
+
+    def token_ms(self, size_bytes: int) -> float:
+        """Estimated milliseconds per generated token of a model file of `size_bytes`."""
+        return self.ms_per_gb * size_bytes / GB
+
+
+def build_info() -> str:
+    """llama.cpp's own description of its build: backends and the CPU features compiled in."""
+    import llama_cpp
+
+    return llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+
+
+def cpu_features() -> list[str]:
+    """The CPU features the llama.cpp build uses (`AVX2`, `AVX512`, `AMX_INT8`, ...)."""
+    features = []
+    for part in build_info().replace("|", " ").split():
+        name, _, value = part.partition("=")
+        if value == "1" and name not in features:
+            features.append(name)
+    return features
+
+
+def speed_file() -> Path:
+    return locations.cache_dir() / "machine-speed.json"
+
+
+def machine_key(threads: int) -> str:
+    """Everything a remembered figure depends on."""
+    import llama_cpp
+
+    return f"{_cpu_name()} | llama-cpp-python {llama_cpp.__version__} | {' '.join(cpu_features())} | threads {threads} | method {METHOD}"
+
+
+def remembered(threads: int | None = None) -> MachineSpeed | None:
+    """The figure measured earlier for this machine, build and thread count (None: the
+    engine's default), if any."""
+    threads = threads or default_threads()
+    try:
+        speed = MachineSpeed(**json.loads(speed_file().read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    return speed if speed.key == machine_key(threads) else None
+
+
+def measure(threads: int, shape: ProbeShape = ProbeShape()) -> MachineSpeed:
+    """Time single-token decodes of the probe with `threads` threads, and remember the result."""
+    from llama_cpp import Llama
+
+    from assistant.llama_log import warnings_of_llama_cpp
+
+    locations.cache_dir().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=locations.cache_dir(), prefix="speed-probe-") as folder:
+        path = Path(folder) / "probe.gguf"
+        write_probe(path, shape)
+        size = path.stat().st_size
+        with warnings_of_llama_cpp():
+            llama = Llama(model_path=str(path), n_ctx=256, n_batch=32, n_threads=threads, verbose=False)
+        try:
+            llama.eval([1])  # the first decode sets up the compute graph
+            times = []
+            for token in range(PROBE_TOKENS):
+                start = time.perf_counter()
+                llama.eval([300 + token])
+                times.append((time.perf_counter() - start) * 1000)
+        finally:
+            llama.close()
+    speed = MachineSpeed(ms_per_gb=statistics.median(times) * GB / size, threads=threads,
+                         key=machine_key(threads), measured=time.strftime("%Y-%m-%d"))
+    write_atomic(speed_file(), json.dumps(dataclasses.asdict(speed), indent=1) + "\n")
+    return speed
+
+
+def machine_speed(threads: int | None = None, announce: Callable[[str], None] = functools.partial(print, flush=True)) -> MachineSpeed:
+    """The remembered figure, else a new measurement, `announce`d first since it takes seconds."""
+    threads = threads or default_threads()
+    speed = remembered(threads)
+    if speed is None:
+        announce(f"measuring this machine's speed on a random-weight probe model (once; kept in {speed_file()})")
+        speed = measure(threads)
+    return speed
+
+
+def default_threads() -> int:
+    """The engine's thread count when none is configured."""
+    from assistant.engine import _cpu_count
+
+    return _cpu_count()
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
