@@ -44,3 +44,35 @@ def test_assistant_never_imports_lsp():
     upward = {str(path.relative_to(ROOT)): sorted(name for name in imported_names(path) if name.split(".")[0] == "lsp")
               for path in sorted((ROOT / "assistant").rglob("*.py"))}
     assert {path: names for path, names in upward.items() if names} == {}
+
+
+def module_graph() -> dict[str, set[str]]:
+    """assistant/ and lsp/ modules -> the ones of them each imports (anywhere in the file,
+    type-checking imports included: a circle there still ties the two modules together)."""
+    modules = {".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
+               for package in ("assistant", "lsp") for path in (ROOT / package).rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        imported = imported_names(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):  # `from lsp import context`
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported |= {f"{node.module}.{alias.name}" for alias in node.names}
+        graph[name] = {other for other in imported if other in modules and other != name}
+    return graph
+
+
+def test_no_two_modules_import_each_other_in_a_circle():
+    graph = module_graph()
+    assert "assistant.formats" in graph["assistant.engine"]  # the graph sees the imports
+    circles = []
+    for start in graph:  # depth-first from each module: a path back to it is a circle
+        stack, seen = [(start, (start,))], set()
+        while stack:
+            name, path = stack.pop()
+            for other in graph[name]:
+                if other == start:
+                    circles.append(" -> ".join((*path, start)))
+                elif other not in seen:
+                    seen.add(other)
+                    stack.append((other, (*path, other)))
+    assert circles == []
