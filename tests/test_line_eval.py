@@ -79,3 +79,10 @@ def test_the_best_mode_keeps_more_than_it_gets_wrong():
     right = [outcome("abc", "abc")]
     noisy = [outcome("abcxxxxxxxx", "abc")]
     assert best_mode({"spm": right, "psm": noisy}, MID_LINE) == "spm"
+
+
+def test_a_mode_that_stays_silent_does_not_win_by_showing_nothing_wrong():
+    silent = [outcome("", "abcd")] * 4
+    unsure_tail = [outcome("abzzzz", "abcd", 0.9, 0.9, 0.2, 0.2, 0.2, 0.2)] * 4
+    assert gate_score(unsure_tail, 0.0) < 0 == gate_score(silent, 0.0)
+    assert best_mode({"spm": silent, "psm": unsure_tail}, MID_LINE) == "psm"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -144,6 +145,25 @@ def test_changed_input_rebuilds_the_shards(tmp_path):
     build_dataset(cfg, tmp_path / "data", log=lambda _: None)
     (repo / "pkg" / "new.py").write_text(code_file("fresh"))
     assert not build_dataset(cfg, tmp_path / "data", log=lambda _: None)["reused"]
+
+
+def test_shards_carried_to_a_machine_without_the_sources_are_used_as_they_are(tmp_path):
+    repo = sample_repo(tmp_path / "repo", count=6)
+    cfg = config(tmp_path, [repo])
+    first = build_dataset(cfg, tmp_path / "data", log=lambda _: None)
+    shutil.rmtree(repo)
+    said: list[str] = []
+    again = build_dataset(cfg, tmp_path / "data", log=said.append)
+    assert again["reused"] and again["fingerprint"] == first["fingerprint"]
+    assert "not on this machine" in said[0]
+
+
+def test_carried_shards_made_with_other_settings_are_not_used(tmp_path):
+    repo = sample_repo(tmp_path / "repo", count=6)
+    build_dataset(config(tmp_path, [repo]), tmp_path / "data", log=lambda _: None)
+    shutil.rmtree(repo)
+    with pytest.raises(CoveError, match="is not a folder"):
+        build_dataset(config(tmp_path, [repo], seed=99), tmp_path / "data", log=lambda _: None)
 
 
 def test_spans_never_cross_files(tmp_path):

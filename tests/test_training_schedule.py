@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -13,7 +15,7 @@ from training.metrics import read_metrics
 from training.model import build_model
 from training.muon import Muon, orthogonalize
 from training.pretrain import pretrain
-from training.schedule import decay_start, lr_factor
+from training.schedule import decay_start, lr_factor, steps_within
 from test_training_pretrain import losses, synthetic_repo, tiny
 
 #: Losses of the tiny preset with Muon and wsd on `synthetic_repo` (torch 2.13 CPU).
@@ -36,6 +38,24 @@ def test_wsd_warms_up_holds_then_decays_linearly_to_min_lr():
     assert factors[:10] == sorted(factors[:10]) and factors[9] < 1.0
     assert factors[10:81] == [1.0] * 71
     assert factors[90] == pytest.approx(0.55) and factors[100] == pytest.approx(0.1)
+
+
+def test_a_time_budget_sizes_a_wsd_run_to_the_measured_pace():
+    cfg = load_config("tiny", overrides={"max_steps": 1000, "warmup_steps": 10, "schedule": "wsd", "decay_share": 0.2})
+    assert steps_within(cfg, step=100, step_s=0.5, seconds_left=100.0) == 300
+
+
+def test_a_run_slower_than_its_budget_decays_from_now_not_from_the_past():
+    cfg = load_config("tiny", overrides={"max_steps": 1000, "warmup_steps": 10, "schedule": "wsd", "decay_share": 0.2})
+    length = steps_within(cfg, step=100, step_s=10.0, seconds_left=50.0)
+    assert decay_start(dataclasses.replace(cfg, max_steps=length)) >= 100
+    assert lr_factor(100, dataclasses.replace(cfg, max_steps=length)) == 1.0
+
+
+def test_a_run_out_of_time_ends_finished_with_its_model_saved(tmp_path, repo):
+    result = pretrain(tiny(tmp_path, repo, minutes=1e-4, **MUON_WSD), log=lambda _: None)
+    assert result.out_of_time and not result.stopped and result.step < 12
+    assert (tmp_path / "run" / "model" / "config.json").is_file()
 
 
 def test_orthogonalize_keeps_singular_vectors_and_brings_singular_values_near_one():

@@ -93,6 +93,11 @@ class TrainConfig:
     schedule: str = "cosine"
     #: Share of max_steps the wsd schedule spends decaying.
     decay_share: float = 0.2
+    #: Wall-clock budget of the training loop in minutes (0: none). With wsd the run's
+    #: length is re-sized from the measured pace during the stable phase, so that the decay
+    #: ends inside the budget on hardware whose speed is not known in advance; any schedule
+    #: stops (and checkpoints) when the budget runs out.
+    minutes: float = 0.0
     #: Rows per optimizer step across all processes; split into micro-batches.
     global_batch: int = 16
     #: Rows per forward pass on one process; global_batch / (micro_batch * processes)
@@ -161,6 +166,8 @@ class TrainConfig:
             raise CoveError("optimizer = \"muon\" does not support fsdp (it orthogonalizes whole matrices): use adamw")
         if self.schedule not in ("cosine", "wsd"):
             raise CoveError(f"schedule = {self.schedule!r} is unknown: use \"cosine\" or \"wsd\"")
+        if self.minutes < 0:
+            raise CoveError(f"minutes = {self.minutes} must be at least 0 (0: no limit)")
         if not 0 < self.decay_share <= 1:
             raise CoveError(f"decay_share = {self.decay_share} must be in (0, 1], e.g. 0.2")
         if not 0 <= self.fim_line_share <= 1:

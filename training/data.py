@@ -177,12 +177,32 @@ def _examples(mixture: Mixture, objective: Objective, source: SourceFile, tokeni
             for chunk in row_sized_chunks(lines, counts, max(1, budget))]
 
 
+#: Settings that name paths of the machine that prepared the data, not what the data holds.
+MACHINE_PATHS = ("exclude_repos", "tokenizer")
+
+
 def _reusable(folder: Path, fingerprint: str) -> dict | None:
+    manifest = _intact(folder)
+    return manifest if manifest is not None and manifest.get("fingerprint") == fingerprint else None
+
+
+def _carried(cfg: TrainConfig, folder: Path) -> dict | None:
+    """Shards prepared on another machine (say on a CPU, for a GPU to train on) whose sources
+    are not on this one: usable as they are when they were made with the same settings."""
+    if any(Path(s).exists() for s in cfg.sources):
+        return None
+    manifest = _intact(folder)
+    if manifest is None or not Path(manifest["tokenizer"]).exists():
+        return None
+    wanted = {name: getattr(cfg, name) for name in DATA_FIELDS if name not in MACHINE_PATHS}
+    return manifest if {k: manifest["settings"].get(k) for k in wanted} == wanted else None
+
+
+def _intact(folder: Path) -> dict | None:
+    """The folder's manifest when every shard it lists is there whole."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError):
-        return None
-    if manifest.get("fingerprint") != fingerprint:
         return None
     itemsize = np.dtype(manifest["dtype"]).itemsize
     for split in manifest["splits"].values():
@@ -197,6 +217,10 @@ def build_dataset(cfg: TrainConfig, folder: Path, log: Callable[[str], None] = p
     """Build (or reuse) the shards of `cfg.sources` in `folder`; returns the manifest."""
     if not cfg.sources:
         raise CoveError("no repositories given: pass one or more repository folders or git URLs")
+    carried = _carried(cfg, folder)
+    if carried is not None:
+        log(f"data: the sources are not on this machine; using the shards prepared in {folder}")
+        return carried | {"reused": True}
     folder.mkdir(parents=True, exist_ok=True)
     dropped: Counter = Counter()
     files = drop_evaluation(collect(cfg.sources, cfg, folder / "repos", dropped),

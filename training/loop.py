@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import signal
 import threading
@@ -24,12 +25,44 @@ import numpy as np
 
 from assistant.errors import CoveError
 from assistant.progress import Progress
+from convert.tokenizer import GGUF_VOCAB
 from training import checkpoint
 from training.config import TrainConfig
 from training.data import Batches, TokenRows
 from training.metrics import MetricsLog, flops_per_token, peak_flops, read_metrics
 from training.parallel import Distributed, Parallel
-from training.schedule import decay_start, lr_factor, resume_point
+from training.schedule import decay_start, lr_factor, resume_point, steps_within
+
+#: Steps after the start (or resumption) left out of the pace of a time-budgeted run:
+#: the first ones compile kernels and allocate.
+PACE_AFTER_STEPS = 10
+
+
+class Budget:
+    """A time budget for the loop: its deadline, and the pace measured after the first steps."""
+
+    def __init__(self, minutes: float, start: int) -> None:
+        self.deadline = time.monotonic() + minutes * 60 if minutes else math.inf
+        self.paced_from: tuple[int, float] | None = None
+        self.start = start
+
+    def over(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def length(self, cfg: TrainConfig, step: int) -> int:
+        """cfg.max_steps, re-sized while a wsd run is in its stable phase so that it ends by the deadline."""
+        now = time.monotonic()
+        if self.deadline == math.inf or cfg.schedule != "wsd" or step >= decay_start(cfg):
+            return cfg.max_steps
+        if self.paced_from is None:
+            if step - self.start >= PACE_AFTER_STEPS:
+                self.paced_from = (step, now)
+            return cfg.max_steps
+        first, began = self.paced_from
+        if step - first < PACE_AFTER_STEPS:
+            return cfg.max_steps
+        return steps_within(cfg, step, (now - began) / (step - first), self.deadline - now)
+
 
 #: Settings that may change between a run and its resumption without changing its course
 #: (max_steps: only as schedule.resume_point allows, by re-running a wsd decay).
@@ -140,6 +173,13 @@ class FitResult:
     val_loss: float | None
     #: Every weight gathered from the shards, for export (None unless FSDP sharded the model).
     full_state: dict | None = None
+    #: Stopped by cfg.minutes' deadline (a finished run, as far as the budget allowed).
+    out_of_time: bool = False
+
+    @property
+    def stopped(self) -> bool:
+        """Stopped early by a signal or a caller, not by the time budget: resume to finish it."""
+        return self.interrupted and not self.out_of_time
 
 
 def _check_resumable(saved: dict, cfg: TrainConfig) -> None:
@@ -220,6 +260,7 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
     logged = read_metrics(run / "metrics.jsonl", "val") if state is not None else []
     val = logged[-1]["loss"] if logged else None
     step = start
+    budget = Budget(cfg.minutes, start)
     model.train()
     with StopSignal() as stop:
         while step < cfg.max_steps:
@@ -249,7 +290,14 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
                 val = mean_loss(raw, val_rows, cfg.eval_rows, cfg.micro_batch, dist.device)
                 if metrics and val is not None:
                     metrics.write("val", step, loss=val)
-            stopping = dist.any(stop.requested or should_stop())
+            if cfg.minutes and cfg.schedule == "wsd" and step % cfg.log_every == 0:
+                length = round(dist.mean(budget.length(cfg, step)))  # every rank takes part and agrees
+                if length != cfg.max_steps:
+                    if abs(length - cfg.max_steps) > 0.02 * cfg.max_steps:
+                        log(f"time budget of {cfg.minutes:g} minutes: {length} steps at the measured pace")
+                    cfg = dataclasses.replace(cfg, max_steps=length)
+                    bar.update(step, total=length)
+            stopping = dist.any(stop.requested or should_stop() or budget.over())
             before_decay = cfg.schedule == "wsd" and step == decay_start(cfg)  # where an extension resumes
             if step % cfg.ckpt_every == 0 or step == cfg.max_steps or stopping or before_decay:
                 save(step)
@@ -258,9 +306,14 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
     bar.close()
     if metrics:
         metrics.close()
-    return FitResult(step, step < cfg.max_steps, loss_value, val, parallel.full_model_state())
+    return FitResult(step, step < cfg.max_steps, loss_value, val, parallel.full_model_state(), budget.over())
 
 
+
+
+#: A model folder's tokenizer: transformers' files, SentencePiece's model, and the
+#: vocabulary kept from a GGUF base (convert/tokenizer.py).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", GGUF_VOCAB)
 
 
 def save_model_folder(model, tokenizer_dir: Path, out: Path, state_dict: dict | None = None) -> Path:
@@ -270,7 +323,7 @@ def save_model_folder(model, tokenizer_dir: Path, out: Path, state_dict: dict | 
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, state_dict=state_dict)
-    for name in ("tokenizer.json", "tokenizer_config.json"):
+    for name in TOKENIZER_FILES:
         if (tokenizer_dir / name).is_file():
             shutil.copy2(tokenizer_dir / name, tmp / name)
     old = out.with_name(f".{out.name}.old")

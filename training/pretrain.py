@@ -59,7 +59,7 @@ def pretrain(cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] 
 
     # --- export ------------------------------------------------------------------
     if dist.main:
-        if not result.interrupted:
+        if not result.stopped:
             save_model_folder(model, tokenizer_dir, run / "model", result.full_state)
             say(f"model saved to {run / 'model'} (convert it with `cove convert {run / 'model'}`)")
         plot_losses(run / "metrics.jsonl", run / "loss.png")

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from assistant import locations
+from assistant.atomic import write_atomic
 from assistant.errors import CoveError
 from training import sdists, shipped
 from training.corpus import STDLIB_EXCLUDED, CorpusEntry, default_corpus, manifest
@@ -28,9 +29,11 @@ from training.corpus import STDLIB_EXCLUDED, CorpusEntry, default_corpus, manife
 MAX_SHIPPED_BYTES = 50 * 1000 * 1000
 #: Tried in order; the first that fits the budget ships.
 SHIPPED_TYPES = ("Q8_0", "Q4_K_M")
-#: Megabytes of package source per preset (None: every package). A CPU run sees ~40M tokens,
-#: so the largest packages would mostly go unseen and only slow the data preparation.
-PACKAGE_MB = {"default-cpu": 70, "default-gpu": None}
+#: Megabytes of package source per preset, smallest packages first. A CPU run sees ~40M
+#: tokens, so the largest packages would mostly go unseen and only slow the data
+#: preparation; a GPU run repeats its data a few times at most (the field notes: up to ~4
+#: epochs are nearly as good as fresh data), and its shards must travel to the GPU machine.
+PACKAGE_MB = {"default-cpu": 70, "default-gpu": 150}
 
 
 #: Editor requests per kind measured on the held-out files to choose the modes and the gate.
@@ -80,42 +83,64 @@ def held_out_repos() -> list[str]:
     return [str(Path(spec.origin).parent)] if spec and spec.origin else []
 
 
+#: What `--stage` runs: the whole recipe, or one part of it on the machine that suits it
+#: (prepare the data on a CPU, train where the GPU is, ship back on the CPU).
+STAGES = ("all", "data", "train", "ship")
+
+
 def build(preset: str, out: Path, packages: bool, max_steps: int | None, device: str | None, install: bool,
-          from_scratch: bool = False, fetch: bool = True) -> Path:
-    """Run every step; a run folder with checkpoints is resumed, so `make model` can be re-run after a stop.
+          from_scratch: bool = False, fetch: bool = True, stage: str = "all", minutes: float | None = None) -> Path | None:
+    """Run every step (or one stage); a run folder with checkpoints is resumed, so `make model`
+    can be re-run after a stop.
 
     A new run starts from the bundled model's full-precision weights (and its tokenizer)
-    when they have the preset's shape, so CPU hours add up across runs and machines.
+    when they have the preset's shape, so CPU hours add up across runs and machines. The
+    `train` stage needs only the run folder's prepared data (carry `run/data` to the GPU
+    machine); `ship` needs only the trained `run/model` folder.
     """
-    from convert.model import convert_checkpoint
-    from convert.quantize import quantize
-    from convert.verify import sample_files, verify
     from training.config import load_config
     from training import checkpoint
+    from training.data import build_dataset
     from training.pretrain import pretrain
 
     out.mkdir(parents=True, exist_ok=True)
-    entries = default_corpus()
-    if packages and fetch:
-        entries += sdists.sdist_entries(list(sdists.POPULAR), locations.cache_dir() / "sdists")
-    stdlib = stage_stdlib(Path(entries[0].roots[0]), out / "corpus")
-    used = packages_within(entries[1:], PACKAGE_MB[preset]) if packages else []
-    sources = [str(stdlib)] + [root for e in used for root in e.roots]
-    corpus = manifest(entries) | {"packages_used": [e.name for e in used]}
-    (out / "corpus.json").write_text(json.dumps(corpus, indent=1) + "\n")
-
-    overrides = {"sources": sources, "out_dir": str(out / "run"), "max_steps": max_steps, "device": device,
-                 "exclude_repos": held_out_repos()}
+    overrides = {"out_dir": str(out / "run"), "max_steps": max_steps, "device": device, "minutes": minutes}
+    prepared = out / "run" / "data" / "manifest.json"
+    if stage in ("train", "ship") and prepared.is_file():
+        data = json.loads(prepared.read_text())
+        sources, corpus = data["sources"], json.loads((out / "corpus.json").read_text())
+        overrides |= {"sources": sources, "exclude_repos": data["settings"]["exclude_repos"]}
+    else:
+        entries = default_corpus()
+        if packages and fetch:
+            entries += sdists.sdist_entries(list(sdists.POPULAR), locations.cache_dir() / "sdists")
+        stdlib = stage_stdlib(Path(entries[0].roots[0]), out / "corpus")
+        used = packages_within(entries[1:], PACKAGE_MB[preset]) if packages else []
+        sources = [str(stdlib.resolve())] + [root for e in used for root in e.roots]
+        corpus = manifest(entries) | {"packages_used": [e.name for e in used]}
+        write_atomic(out / "corpus.json", json.dumps(corpus, indent=1) + "\n")
+        overrides |= {"sources": sources, "exclude_repos": held_out_repos()}
     cfg = load_config(preset, overrides=overrides)
     if not from_scratch and shipped.fits(cfg):
         cfg = load_config(preset, overrides=overrides | {"init_from": str(shipped.WEIGHTS_DIR),
                                                          "tokenizer": str(shipped.WEIGHTS_DIR)})
-    else:
+    elif stage != "ship":
         why = "--from-scratch" if from_scratch else "the bundled weights have another shape"
         print(f"training from a random start ({why})")
-    result = pretrain(cfg, resume=checkpoint.latest(cfg.out / "checkpoints") is not None)
-    if result.interrupted:
-        raise CoveError(f"training was interrupted at step {result.step}: run `make model` again to continue")
+    if stage == "data":
+        build_dataset(cfg, cfg.out / "data")
+        print(f"data ready in {cfg.out / 'data'}: `--stage train` trains on it here or on another machine")
+        return None
+    if stage != "ship":
+        result = pretrain(cfg, resume=checkpoint.latest(cfg.out / "checkpoints") is not None)
+        if result.stopped:
+            raise CoveError(f"training was interrupted at step {result.step}: run `make model` again to continue")
+        if stage == "train":
+            return None
+    steps, val_loss = trained_steps(cfg.out)
+    from convert.model import convert_checkpoint
+    from convert.quantize import quantize
+    from convert.verify import sample_files, verify
 
     model_dir = cfg.out / "model"
     f16 = out / "cove-default-f16.gguf"
@@ -138,8 +163,8 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
         "preset": preset,
         "config": cfg.to_dict(),
         "run": json.loads((cfg.out / "run.json").read_text()) if (cfg.out / "run.json").is_file() else {},
-        "steps": result.step,
-        "val_loss": result.val_loss,
+        "steps": steps,
+        "val_loss": val_loss,
         "shipped": shipped_file.name,
         "verify": verdict.lines(),
         "editor": editor,
@@ -150,6 +175,16 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
     if install:
         install_model(shipped_file, out / "model.json", model_dir)
     return shipped_file
+
+
+def trained_steps(run: Path) -> tuple[int, float | None]:
+    """The finished run's last step and validation loss, from its metrics log."""
+    from training.metrics import read_metrics
+
+    train, val = read_metrics(run / "metrics.jsonl", "train"), read_metrics(run / "metrics.jsonl", "val")
+    if not (run / "model").is_dir() or not train:
+        raise CoveError(f"{run / 'model'} is missing: train first (`--stage train` or the whole recipe)")
+    return train[-1]["step"], val[-1]["loss"] if val else None
 
 
 def record_editor_measurements(model: Path, data: Path, per_kind: int = EDITOR_REQUESTS) -> dict:
@@ -194,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="add popular permissive packages' source distributions from the package index "
                              "(cached; offline, the cached ones) (default: on)")
     parser.add_argument("--max-steps", type=int, help="override the preset's optimizer steps")
+    parser.add_argument("--minutes", type=float, help="training time budget: the wsd schedule is sized to end inside it")
+    parser.add_argument("--stage", choices=STAGES, default="all",
+                        help="run one part: data (corpus and shards), train (on prepared data, e.g. on a GPU "
+                             "machine), ship (convert, quantize, verify, measure and install a trained run)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--no-install", action="store_true", help="do not replace the bundled model")
     parser.add_argument("--from-scratch", action="store_true",
@@ -201,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         build(args.preset, args.out, args.packages, args.max_steps, args.device, not args.no_install,
-              args.from_scratch, args.fetch)
+              args.from_scratch, args.fetch, args.stage, args.minutes)
     except CoveError as error:
         print(f"cove: error: {error}", file=sys.stderr)
         return 2

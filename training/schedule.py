@@ -42,6 +42,18 @@ def lr_factor(step: int, cfg: TrainConfig) -> float:
     return floor + 0.5 * (1 + math.cos(math.pi * progress)) * (1 - floor)
 
 
+def steps_within(cfg: TrainConfig, step: int, step_s: float, seconds_left: float) -> int:
+    """A wsd run's length when, at `step`, `seconds_left` remain at `step_s` seconds a step.
+
+    Never so short that the decay would have begun before `step` (the learning rate would
+    jump down): a run that turns out slower than its budget starts its decay now, and the
+    budget's deadline then cuts what does not fit.
+    """
+    fitted = step + int(seconds_left / step_s)
+    decays_now = math.ceil((step + 1) / (1 - cfg.decay_share)) if cfg.decay_share < 1 else step + 1
+    return max(fitted, decays_now, cfg.warmup_steps + 1)
+
+
 def resume_point(run: Path, cfg: TrainConfig, log: Callable[[str], None]) -> dict[str, Any]:
     """The checkpoint state `cfg`'s course continues from.
 
@@ -56,7 +68,7 @@ def resume_point(run: Path, cfg: TrainConfig, log: Callable[[str], None]) -> dic
         raise CoveError(f"--resume: no checkpoint in {folder}: run without --resume to start")
     state = checkpoint.load(latest)
     saved_steps = state["config"]["max_steps"]
-    if saved_steps == cfg.max_steps:
+    if saved_steps == cfg.max_steps or cfg.minutes:  # a budgeted run keeps sizing itself from its pace
         log(f"resuming from {latest.name} at step {state['step']}")
         return state
     if cfg.schedule != "wsd" or state["config"].get("schedule") != "wsd":

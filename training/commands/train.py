@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = overrides_of(args) | {"sources": [str(s) for s in args.sources], "tokenizer": args.tokenizer}
     cfg = load_config(args.preset, args.config, overrides)
     result = pretrain(cfg, resume=args.resume)
-    if result.interrupted:
+    if result.stopped:
         print(f"stopped at step {result.step}; checkpoint saved. Continue with the same command plus --resume.")
         return 130
     return 0
