@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from typing import BinaryIO
 
 from assistant.errors import CoveError
 
@@ -41,5 +43,19 @@ def run(args: argparse.Namespace) -> int:
             raise CoveError(f"--tcp {args.tcp!r} is not HOST:PORT: use e.g. --tcp 127.0.0.1:2087")
         server.start_tcp(host, int(port))
     else:
-        server.start_io()
+        server.start_io(stdout=protocol_stdout())
     return 0
+
+
+def protocol_stdout() -> BinaryIO:
+    """The protocol's own copy of stdout, with the process's stdout (fd 1) pointed at stderr.
+
+    llama-cpp-python silences llama.cpp while a model loads by pointing fds 1 and 2 at
+    /dev/null. The model loads on a worker thread while the event loop keeps answering, so
+    every answer written in that window was lost and its client waited forever (issue 23,
+    tests/test_lsp_load.py). On a descriptor of its own the protocol is out of reach of
+    that, and of anything a library prints to stdout, which would corrupt the stream."""
+    channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    sys.stdout.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    return channel

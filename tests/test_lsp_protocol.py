@@ -8,11 +8,9 @@ import hashlib
 import itertools
 import json
 import os
-import queue
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,77 +18,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.lsp_raw import RawClient
+
 pytestmark = pytest.mark.slow
 
 METHOD_NOT_FOUND, INVALID_PARAMS = -32601, -32602
 
 
-class RawClient:
-    """`cove lsp` on pipes, with hand-framed messages; answers are matched by id."""
-
-    def __init__(self, options: dict) -> None:
-        env = {**os.environ, "COVE_CONFIG": os.devnull, "COVE_MODEL": ""}
-        self.process = subprocess.Popen([sys.executable, "-m", "assistant", "lsp"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=open("/tmp/raw-server.err", "a"), env=env)
-        self.answers: queue.Queue[dict] = queue.Queue()
-        self.ids = itertools.count(1)
-        threading.Thread(target=self._read, daemon=True).start()
-        self.request("initialize", {"processId": None, "rootUri": None, "capabilities": {},
-                                    "initializationOptions": options})
-        self.notify("initialized", {})
-
-    def _read(self) -> None:
-        stream = self.process.stdout
-        while True:
-            length = None
-            while (header := stream.readline()) not in (b"\r\n", b""):
-                if header.lower().startswith(b"content-length:"):
-                    length = int(header.split(b":")[1])
-            if header == b"" or length is None:
-                return
-            message = json.loads(stream.read(length))
-            if "id" in message and "method" not in message:
-                self.answers.put(message)
-
-    def send_body(self, body: bytes) -> None:
-        self.process.stdin.write(b"Content-Length: %d\r\n\r\n" % len(body) + body)
-        self.process.stdin.flush()
-
-    def send(self, message: object) -> None:
-        self.send_body(json.dumps(message).encode())
-
-    def notify(self, method: str, params: object) -> None:
-        self.send({"jsonrpc": "2.0", "method": method, "params": params})
-
-    def request(self, method: str, params: object, timeout: float = 30) -> dict:
-        """Send a request and wait for its answer (the whole message: result or error)."""
-        msg_id = next(self.ids)
-        self.send({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
-        while True:
-            answer = self.answers.get(timeout=timeout)
-            if answer.get("id") == msg_id:
-                return answer
-
-    def status(self) -> dict:
-        return self.request("workspace/executeCommand", {"command": "cove.status"})["result"]
-
-    def close(self) -> int:
-        self.request("shutdown", None)
-        self.notify("exit", None)
-        return self.process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def server(tiny_gguf: Path):
     client = RawClient({"model": str(tiny_gguf), "maxTokens": 4, "minConfidence": 0})
-    # Wait for the model, which loads in the background after `initialized`: junk sent
-    # during the load sometimes went unanswered for 30 s (seen at every commit of this
-    # session, and noted there); these tests are about junk, not about the load.
-    for _ in range(300):
-        if client.status().get("backend"):
-            break
-        time.sleep(0.1)
-    yield client
+    yield client  # the first tests run while the model loads (tests/test_lsp_load.py: all answered)
     assert client.close() == 0
 
 
