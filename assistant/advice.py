@@ -58,12 +58,12 @@ def advice_lines(speed: MachineSpeed | None) -> list[str]:
         return ["this machine's speed is not measured yet: `cove doctor` measures it (a few seconds, once)"]
     entry = recommended(speed)
     if entry is not None:
-        return [f"for this machine: {entry.name} ({entry.size_bytes / 1e9:.1f} GB, about {_ms(entry, speed)} for "
+        return [f"for this machine: {entry.name} ({entry.size_bytes / 1e9:.1f} GB, {_ms(entry, speed)} for "
                 f"{TYPICAL}; budget {LATENCY_BUDGET_MS} ms)",
                 f"    {get_command(entry)}   then   --model hf:{entry.spec}"]
     smallest = catalogue.fastest()
     return [f"this machine is too slow for every catalogue model: the smallest, {smallest.name} "
-            f"({smallest.size_bytes / 1e9:.2f} GB), needs about {_ms(smallest, speed)} for {TYPICAL} "
+            f"({smallest.size_bytes / 1e9:.2f} GB), needs {_ms(smallest, speed)} for {TYPICAL} "
             f"(budget {LATENCY_BUDGET_MS} ms)",
             "  - the bundled model is fast here but weak: it shows the set-up works and completes common "
             "Python idioms, but in code it never saw it rarely gets a whole rest of line right",
@@ -73,4 +73,4 @@ def advice_lines(speed: MachineSpeed | None) -> list[str]:
 
 
 def _ms(entry: Entry, speed: MachineSpeed) -> str:
-    return f"~{catalogue.completion_ms(entry.size_bytes, speed):,.0f} ms"
+    return f"~{catalogue.completion_ms(entry, speed):,.0f} ms"

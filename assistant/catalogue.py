@@ -29,6 +29,8 @@ TYPICAL_TOKENS = 16
 #: ...after evaluating the keystroke's new prompt tokens (about two with the cache reused;
 #: on a CPU a batch of k tokens costs nearly k single tokens).
 PROMPT_TOKENS = 2
+#: So a typical completion costs this many single-token decodes.
+TYPICAL_COST = PROMPT_TOKENS + TYPICAL_TOKENS
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,9 @@ CATALOGUE: tuple[Entry, ...] = (
 RAM_SHARE = 0.5
 
 
-def completion_ms(size_bytes: int, speed: "MachineSpeed") -> float:
-    """Estimated milliseconds of a typical completion by a model file of `size_bytes` here."""
-    return speed.token_ms(size_bytes) * (PROMPT_TOKENS + TYPICAL_TOKENS)
+def completion_ms(entry: Entry, speed: "MachineSpeed") -> float:
+    """Estimated milliseconds of a typical completion by this model here."""
+    return speed.token_ms(entry.size_bytes, entry.tag) * TYPICAL_COST
 
 
 def suggest(ram_bytes: int, speed: "MachineSpeed", budget_ms: float = LATENCY_BUDGET_MS) -> Entry | None:
@@ -107,7 +109,7 @@ def suggest(ram_bytes: int, speed: "MachineSpeed", budget_ms: float = LATENCY_BU
     whose RAM need fits in `RAM_SHARE` of `ram_bytes` (the machine's total memory); None
     when none does."""
     fitting = [entry for entry in CATALOGUE if entry.ram_bytes <= ram_bytes * RAM_SHARE
-               and completion_ms(entry.size_bytes, speed) <= budget_ms]
+               and completion_ms(entry, speed) <= budget_ms]
     return min(fitting, key=lambda entry: entry.rank, default=None)
 
 

@@ -2,12 +2,15 @@
 
 Generating a token on a CPU reads every weight once, so its time grows with the model
 file's size: the speed of a model not yet downloaded is this machine's time per token
-per gigabyte times its size. That figure is measured on a ~190 MB random-weight probe
-(assistant/probe_model.py) through the same llama.cpp build and thread count the
-engine uses, because the bundled model (6 MB) spends its per-token time on llama.cpp's
-fixed work, not on weights, and scaling it by size would be off many times over.
-Measuring takes a few seconds; the result is kept in the cache folder, keyed by the
-CPU, the llama.cpp build and the thread count, and measured again when one changes.
+per gigabyte times its size. That figure is measured on random-weight probes of about
+170-190 MB, one per quantization (assistant/probe_model.py: Q8_0, and Q4_K for the
+K-quants, whose blocks cost more work per byte), through the same llama.cpp build and
+thread count the engine uses: the bundled model (6 MB) spends its per-token time on
+llama.cpp's fixed work, not on weights, and scaling it by size would be off many times
+over. Measuring takes a few seconds; the result is kept in the cache folder, keyed by
+the CPU, the llama.cpp build and the thread count, and measured again when one changes
+(or on `cove doctor --measure`). Work by other programs only ever adds time, so each
+figure is the fastest of a few rounds.
 """
 
 from __future__ import annotations
@@ -25,21 +28,23 @@ from typing import Callable
 
 from assistant import locations
 from assistant.atomic import write_atomic
-from assistant.probe_model import ProbeShape, write_probe
+from assistant.probe_model import PROBES, ProbeShape, write_probe
 
 GB = 10**9
-#: Single-token decodes timed on the probe (after a warm-up one); the median is kept.
-PROBE_TOKENS = 16
-#: Bump when the probe or the measurement changes, so remembered figures are re-measured.
-METHOD = 1
+#: Rounds of single-token decodes timed on each probe (after a warm-up decode): the
+#: median of each round, and the fastest round is kept.
+ROUNDS, ROUND_TOKENS = 3, 8
+#: Bump when the probes or the measurement change, so remembered figures are re-measured.
+METHOD = 2
 
 
 @dataclass(frozen=True)
 class MachineSpeed:
     """One measurement of this machine's generation speed."""
 
-    #: Milliseconds per generated token for each gigabyte of Q8_0 weights.
-    ms_per_gb: float
+    #: Probe quantization (`Q8_0`, `Q4_K`) -> milliseconds per generated token per
+    #: gigabyte of model file.
+    ms_per_gb: dict[str, float]
     #: Threads llama.cpp ran with.
     threads: int
     #: What the figure holds for: CPU, llama.cpp build and features, threads, method.
@@ -47,9 +52,15 @@ class MachineSpeed:
     #: When it was measured (ISO date).
     measured: str
 
-    def token_ms(self, size_bytes: int) -> float:
-        """Estimated milliseconds per generated token of a model file of `size_bytes`."""
-        return self.ms_per_gb * size_bytes / GB
+    def token_ms(self, size_bytes: int, quant: str) -> float:
+        """Estimated milliseconds per generated token of a model file of `size_bytes` whose
+        weights are mostly in quantization `quant` (a tag such as `Q4_K_M` or `Q8_0`)."""
+        return self.ms_per_gb[probe_for(quant)] * size_bytes / GB
+
+
+def probe_for(quant: str) -> str:
+    """The probe that stands for a quantization tag: K-quants by Q4_K, the rest by Q8_0."""
+    return "Q4_K" if "_K" in quant.upper() else "Q8_0"
 
 
 def build_info() -> str:
@@ -62,10 +73,10 @@ def build_info() -> str:
 def cpu_features() -> list[str]:
     """The CPU features the llama.cpp build uses (`AVX2`, `AVX512`, `AMX_INT8`, ...)."""
     features = []
-    for part in build_info().replace("|", " ").split():
-        name, _, value = part.partition("=")
-        if value == "1" and name not in features:
-            features.append(name)
+    for part in build_info().split("|"):  # "CPU : SSE3 = 1 | AVX2 = 1 | ... | OPENMP = 1 |"
+        name, _, value = part.rpartition(":")[2].partition("=")
+        if value.strip() == "1" and name.strip() not in features:
+            features.append(name.strip())
     return features
 
 
@@ -88,16 +99,23 @@ def remembered(threads: int | None = None) -> MachineSpeed | None:
         speed = MachineSpeed(**json.loads(speed_file().read_text()))
     except (OSError, ValueError, TypeError):
         return None
-    return speed if speed.key == machine_key(threads) else None
+    return speed if speed.key == machine_key(threads) and set(speed.ms_per_gb) == set(PROBES) else None
 
 
-def measure(threads: int, shape: ProbeShape = ProbeShape()) -> MachineSpeed:
-    """Time single-token decodes of the probe with `threads` threads, and remember the result."""
+def measure(threads: int, probes: dict[str, ProbeShape] = PROBES) -> MachineSpeed:
+    """Time single-token decodes of each probe with `threads` threads, and remember the result."""
+    locations.cache_dir().mkdir(parents=True, exist_ok=True)
+    speed = MachineSpeed(ms_per_gb={quant: _probe_ms_per_gb(shape, threads) for quant, shape in probes.items()},
+                         threads=threads, key=machine_key(threads), measured=time.strftime("%Y-%m-%d"))
+    write_atomic(speed_file(), json.dumps(dataclasses.asdict(speed), indent=1) + "\n")
+    return speed
+
+
+def _probe_ms_per_gb(shape: ProbeShape, threads: int) -> float:
     from llama_cpp import Llama
 
     from assistant.llama_log import warnings_of_llama_cpp
 
-    locations.cache_dir().mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=locations.cache_dir(), prefix="speed-probe-") as folder:
         path = Path(folder) / "probe.gguf"
         write_probe(path, shape)
@@ -106,17 +124,17 @@ def measure(threads: int, shape: ProbeShape = ProbeShape()) -> MachineSpeed:
             llama = Llama(model_path=str(path), n_ctx=256, n_batch=32, n_threads=threads, verbose=False)
         try:
             llama.eval([1])  # the first decode sets up the compute graph
-            times = []
-            for token in range(PROBE_TOKENS):
-                start = time.perf_counter()
-                llama.eval([300 + token])
-                times.append((time.perf_counter() - start) * 1000)
+            rounds = []
+            for _ in range(ROUNDS):
+                times = []
+                for _ in range(ROUND_TOKENS):
+                    start = time.perf_counter()
+                    llama.eval([300 + len(times)])
+                    times.append((time.perf_counter() - start) * 1000)
+                rounds.append(statistics.median(times))
         finally:
             llama.close()
-    speed = MachineSpeed(ms_per_gb=statistics.median(times) * GB / size, threads=threads,
-                         key=machine_key(threads), measured=time.strftime("%Y-%m-%d"))
-    write_atomic(speed_file(), json.dumps(dataclasses.asdict(speed), indent=1) + "\n")
-    return speed
+    return min(rounds) * GB / size
 
 
 def machine_speed(threads: int | None = None, announce: Callable[[str], None] = functools.partial(print, flush=True)) -> MachineSpeed:

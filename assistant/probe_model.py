@@ -1,12 +1,14 @@
-"""A random-weight LLaMA GGUF of a chosen size, written in seconds, to time llama.cpp with.
+"""A random-weight LLaMA GGUF of a chosen size and quantization, written in about a second,
+to time llama.cpp with.
 
-Generating a token reads every weight once, so what a machine's speed per gigabyte of
-weights is can only be seen on a model whose weights, not llama.cpp's fixed per-token
-work, take most of the time: the bundled model (6 MB) is far too small for that. The
-probe is a LLaMA in Q8_0 of about 200 MB, the shape of a small real model (grouped-query
-attention, a SwiGLU MLP 2.75 times as wide, an untied 32,000-token vocabulary). Its
-weights are random bytes under a fixed small scale: llama.cpp does the same work for
-any values, and nothing ever reads its output.
+Generating a token reads every weight once, so a machine's speed per gigabyte of weights
+can only be seen on a model whose weights, not llama.cpp's fixed per-token work, take
+most of the time: the bundled model (6 MB) is far too small for that. The probe has the
+shape of a small real model (grouped-query attention, a SwiGLU MLP 2.75 times as wide,
+an untied 32,000-token vocabulary) and is ~190 MB in Q8_0 or ~165 MB in Q4_K, the two
+quantizations of the catalogue (Q4_K_M is mostly Q4_K). Its weights are random bytes
+under fixed small block scales: llama.cpp does the same work for any values, and nothing
+reads its output.
 """
 
 from __future__ import annotations
@@ -16,16 +18,17 @@ from pathlib import Path
 
 import numpy as np
 
-#: Q8_0 stores 32 weights as one float16 scale and 32 signed bytes.
-Q8_0_BLOCK, Q8_0_BYTES = 32, 34
+#: Quantization -> (weights per block, bytes per block, leading float16 scales per block).
+BLOCKS = {"Q8_0": (32, 34, 1), "Q4_K": (256, 144, 2)}
 #: SentencePiece token types (llama.cpp's): normal, unknown, control, byte.
 NORMAL, UNKNOWN, CONTROL, BYTE = 1, 2, 3, 6
 
 
 @dataclass(frozen=True)
 class ProbeShape:
-    """The probe's size and shape; the defaults make a ~220 MB file."""
+    """The probe's quantization, size and shape."""
 
+    quant: str = "Q8_0"
     hidden: int = 1024
     ffn: int = 2816
     layers: int = 10
@@ -33,8 +36,12 @@ class ProbeShape:
     kv_heads: int = 4
     vocab: int = 32000
 
+    def __post_init__(self) -> None:
+        if self.quant not in BLOCKS:
+            raise ValueError(f"probe quantization {self.quant!r} is not one of {', '.join(BLOCKS)}")
+
     def matrices(self) -> list[tuple[str, tuple[int, int]]]:
-        """Every Q8_0 weight as (GGUF name, numpy shape: rows, columns)."""
+        """Every quantized weight as (GGUF name, numpy shape: rows, columns)."""
         head = self.hidden // self.heads
         per_layer = [("attn_q", (self.hidden, self.hidden)), ("attn_k", (self.kv_heads * head, self.hidden)),
                      ("attn_v", (self.kv_heads * head, self.hidden)), ("attn_output", (self.hidden, self.hidden)),
@@ -45,7 +52,13 @@ class ProbeShape:
 
     @property
     def weight_bytes(self) -> int:
-        return sum(rows * cols // Q8_0_BLOCK * Q8_0_BYTES for _, (rows, cols) in self.matrices())
+        weights, size, _ = BLOCKS[self.quant]
+        return sum(rows * cols // weights * size for _, (rows, cols) in self.matrices())
+
+
+#: The probes measured: one per quantization, each large enough that reading weights
+#: dominates a token's time.
+PROBES = {"Q8_0": ProbeShape(), "Q4_K": ProbeShape(quant="Q4_K", layers=20)}
 
 
 def write_probe(path: Path, shape: ProbeShape = ProbeShape(), seed: int = 0) -> None:
@@ -53,7 +66,7 @@ def write_probe(path: Path, shape: ProbeShape = ProbeShape(), seed: int = 0) -> 
     import gguf
 
     writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_name("cove speed probe (random weights)")
+    writer.add_name(f"cove speed probe ({shape.quant}, random weights)")
     writer.add_context_length(512)
     writer.add_embedding_length(shape.hidden)
     writer.add_block_count(shape.layers)
@@ -62,15 +75,14 @@ def write_probe(path: Path, shape: ProbeShape = ProbeShape(), seed: int = 0) -> 
     writer.add_head_count_kv(shape.kv_heads)
     writer.add_layer_norm_rms_eps(1e-6)
     writer.add_rope_dimension_count(shape.hidden // shape.heads)
-    writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
     _add_vocabulary(writer, shape.vocab)
+    weights, size, scales = BLOCKS[shape.quant]
+    scale = np.full(scales, 0.002, dtype=np.float16).view(np.uint8)
     rng = np.random.default_rng(seed)
-    scale = np.array([0.002], dtype=np.float16).view(np.uint8)
     for name, (rows, cols) in shape.matrices():
-        blocks = np.frombuffer(rng.bytes(rows * cols // Q8_0_BLOCK * Q8_0_BYTES), dtype=np.uint8).copy()
-        blocks = blocks.reshape(-1, Q8_0_BYTES)
-        blocks[:, :2] = scale
-        writer.add_tensor(name, blocks.reshape(rows, -1), raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+        blocks = np.frombuffer(rng.bytes(rows * cols // weights * size), dtype=np.uint8).copy().reshape(-1, size)
+        blocks[:, :scale.size] = scale
+        writer.add_tensor(name, blocks.reshape(rows, -1), raw_dtype=gguf.GGMLQuantizationType[shape.quant])
     ones = np.ones(shape.hidden, dtype=np.float32)
     for i in range(shape.layers):
         writer.add_tensor(f"blk.{i}.attn_norm.weight", ones)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from assistant import catalogue
+from assistant import advice, catalogue, machine_speed
 from assistant.cli import main
+from assistant.machine_speed import MachineSpeed
 from tests.hub_server import hub, tiny_gguf  # noqa: F401  (the fixture)
 
 REPO = "acme/tiny-GGUF"
@@ -39,11 +40,17 @@ def test_list_shows_a_configured_hub_model_that_is_not_downloaded(hub, capsys, m
     assert f"not downloaded: cove models pull {REPO}:Q8_0" in out
 
 
-def test_list_catalogue_prints_every_entry(capsys):
+def test_list_catalogue_prints_every_entry_with_its_time_here(capsys, monkeypatch):
+    machine = MachineSpeed(ms_per_gb={"Q8_0": 8, "Q4_K": 9}, threads=2, key="test", measured="2026-12-04")
+    monkeypatch.setattr(machine_speed, "machine_speed", lambda threads=None: machine)
+    monkeypatch.setattr(advice, "total_memory", lambda: 64 * catalogue.GB)
     code, out, _ = cove(capsys, "list", "--catalogue")
-    assert code == 0
+    assert code == 0 and "16 tokens here" in out.splitlines()[0]
     for entry in catalogue.CATALOGUE:
-        assert entry.spec in out and entry.name in out
+        row = next(line for line in out.splitlines() if entry.spec in line)
+        ms = catalogue.completion_ms(entry, machine)
+        assert entry.name in row and f"~{ms:,.0f} ms" + (" slow" if ms > catalogue.LATENCY_BUDGET_MS else "") in row
+    assert "8 ms (Q8_0) / 9 ms (K-quants) per token per GB" in out and "for this machine:" in out
 
 
 def test_pull_reports_progress_as_lines_when_not_a_terminal(repo, capsys):

@@ -25,6 +25,8 @@ TRAINING_PACKAGES = ("torch", "transformers", "peft", "tokenizers", "safetensors
 #: The self-test asks for the body of a tiny function.
 SELF_TEST_PREFIX = "def add(a, b):\n    "
 SELF_TEST_SUFFIX = "\n\n\nprint(add(1, 2))\n"
+#: Tokens generated to time the model.
+TIMED_TOKENS = 32
 
 if TYPE_CHECKING:
     from assistant.engine import Engine
@@ -39,6 +41,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                           "generation speed (measured once, a few seconds) and the model that suits it.")
     parser.add_argument("--skip-self-test", action="store_true",
                         help="do not load the model, nor measure this machine's speed")
+    parser.add_argument("--measure", action="store_true",
+                        help="measure this machine's speed again (it is remembered; a busy machine measures slow)")
     add_engine_arguments(parser)
 
 
@@ -71,7 +75,7 @@ def run(args: argparse.Namespace, model_lines: ModelLines = lambda engine: []) -
     _line("size", f"{path.stat().st_size / 1e6:.1f} MB")
     if args.skip_self_test:
         _section("speed")
-        _advise_by_speed(machine_speed.remembered(config.n_threads), None)
+        _advise_by_speed(machine_speed.remembered(config.n_threads))
         return 0
     engine = Engine.load(config, sources)
     _section("model")
@@ -111,12 +115,14 @@ def run(args: argparse.Namespace, model_lines: ModelLines = lambda engine: []) -
     _line("verdict", "the fill is valid Python" if problem is None else f"POOR: {problem}")
 
     _section("speed")
-    _line("this model", f"{s.generation_ms / max(s.generated_tokens - 1, 1):.1f} ms per generated token "
-                        f"(self-test; {path.stat().st_size / 1e6:,.0f} MB file)" if s.generated_tokens > 1
-          else "too few tokens generated to time")
-    engine.close()  # the probe below needs the memory and the cores
-    speed = machine_speed.machine_speed(config.n_threads, announce=lambda note: print(f"  {note}", flush=True))
-    _advise_by_speed(speed, path.stat().st_size)
+    token_ms = _token_ms(engine)
+    _line("this model", f"{token_ms:.1f} ms per generated token ({path.stat().st_size / 1e6:,.1f} MB file): "
+                        f"{advice.TYPICAL} ~{token_ms * catalogue.TYPICAL_COST:,.0f} ms" if token_ms is not None
+          else "the model stopped at once: `cove bench` times it on a longer prompt")
+    engine.close()  # the probes below need the memory and the cores
+    speed = (machine_speed.measure(config.n_threads or machine_speed.default_threads()) if args.measure else
+             machine_speed.machine_speed(config.n_threads, announce=lambda note: print(f"  {note}", flush=True)))
+    _advise_by_speed(speed)
     if problem is not None or reason == "bundled default model":
         _advise(problem is not None, speed)
     print("\nall good: the set-up works" + ("" if problem is None else " (the model is weak, see above)"))
@@ -139,17 +145,27 @@ def judge_fill(prefix: str, fill: str, suffix: str) -> str | None:
     return None
 
 
-def _advise_by_speed(speed: machine_speed.MachineSpeed | None, model_bytes: int | None) -> None:
+def _token_ms(engine: "Engine") -> float | None:
+    """This model's milliseconds per generated token, on code it can continue at length."""
+    from assistant.commands.bench import SAMPLE_CODE
+
+    generation = engine.generate(SAMPLE_CODE, stop=StopRules(max_tokens=TIMED_TOKENS, stop_loops=False))
+    generation.result()
+    s = generation.stats
+    return s.generation_ms / (s.generated_tokens - 1) if s.generated_tokens > 1 else None
+
+
+def _advise_by_speed(speed: machine_speed.MachineSpeed | None) -> None:
     """This machine's speed per gigabyte and what it means for a keystroke's completion."""
     if speed is None:
         _line("this machine", "not measured yet: run `cove doctor` without --skip-self-test")
         return
-    _line("this machine", f"{speed.ms_per_gb:.0f} ms per generated token per GB of model file "
-                          f"({speed.threads} threads, measured {speed.measured})")
-    largest = catalogue.LATENCY_BUDGET_MS / (speed.ms_per_gb * (catalogue.PROMPT_TOKENS + catalogue.TYPICAL_TOKENS))
-    _line("budget", f"{advice.TYPICAL} within {catalogue.LATENCY_BUDGET_MS} ms: models up to "
-                    f"{largest:.2f} GB here" + ("" if model_bytes is None else
-                    f"; this model ~{catalogue.completion_ms(model_bytes, speed):,.0f} ms"))
+    for quant, ms in speed.ms_per_gb.items():
+        largest = catalogue.LATENCY_BUDGET_MS / (ms * catalogue.TYPICAL_COST)
+        kind = "K-quants (Q4_K_M, ...)" if quant == "Q4_K" else quant
+        _line("this machine", f"{ms:.0f} ms per generated token per GB of {kind}: {advice.TYPICAL} within "
+                               f"{catalogue.LATENCY_BUDGET_MS} ms up to {largest:.2f} GB")
+    _line("measured", f"{speed.measured} with {speed.threads} threads (`cove doctor --measure` measures again)")
 
 
 def _advise(weak: bool, speed: machine_speed.MachineSpeed) -> None:
