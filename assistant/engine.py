@@ -31,6 +31,7 @@ from assistant.generation import Generation, GenerationStats
 from assistant.healing import healed, split_indentation
 from assistant.llama_log import warnings_of_llama_cpp
 from assistant.sampling import GREEDY, Sampling
+from assistant.stopwatch import Stopwatch
 from assistant.stopping import StopRules, StopScanner
 from assistant.token_healing import TokenHealer, without_head
 
@@ -194,6 +195,7 @@ class Engine:
         tokens sees only the prefix (left-to-right mode) and this is how the suffix still
         bounds what it writes. A cursor inside a word is asked from the word's last token
         boundary (assistant/token_healing.py)."""
+        watch = Stopwatch()
         fim = self.format_for(prefix)
         prefix, indentation = split_indentation(prefix)
         head, allowed = ("", None) if indentation or self._healer is None else self._healer.split(prefix)
@@ -207,8 +209,8 @@ class Engine:
             prefix, suffix = self._fit(fim, prefix, suffix, extra, path, answer_room)
             prompt = self.encode(fim.layout(prefix, suffix, extra=extra, path=path))
         stop_ids = {i for text in fim.stop_texts() if (i := self.special_token_id(text)) is not None}
-        stats = GenerationStats(prompt_tokens=len(prompt), format=fim.name)
-        pieces = self._stream(prompt, stop, should_cancel, stop_ids, GREEDY, stats, allowed)
+        stats = GenerationStats(prompt_tokens=len(prompt), format=fim.name, stages=watch.stages)
+        pieces = self._stream(prompt, stop, should_cancel, stop_ids, GREEDY, stats, watch, allowed)
 
         def taken(chars: int) -> None:
             stats.healed_chars = chars
@@ -244,10 +246,11 @@ class Engine:
     ) -> Generation:
         """Continue `prompt`: a string (control tokens in it are parsed, as in a chat
         template's output) or pieces (only `special` pieces may be control tokens)."""
+        watch = Stopwatch()
         ids = self._with_bos(self.tokenize(prompt, special=True)) if isinstance(prompt, str) else self.encode(prompt)
         ids = ids[-(self.n_ctx - self._answer_room(stop)):]
-        stats = GenerationStats(prompt_tokens=len(ids))
-        return Generation(self._stream(ids, stop, should_cancel, set(), sampling, stats), stats)
+        stats = GenerationStats(prompt_tokens=len(ids), stages=watch.stages)
+        return Generation(self._stream(ids, stop, should_cancel, set(), sampling, stats, watch), stats)
 
     def _answer_room(self, stop: StopRules) -> int:
         """Context tokens kept free for the answer when the prompt is trimmed to fit."""
@@ -292,17 +295,23 @@ class Engine:
         stop_ids: set[int],
         sampling: Sampling,
         stats: GenerationStats,
+        watch: Stopwatch,
         allowed: np.ndarray | None = None,
     ) -> Iterator[str]:
         """The answer's text as it is generated, `stats` filled in on the way; `allowed`:
-        the first token's choices (token healing)."""
+        the first token's choices (token healing). `watch` times the stages: `prompt`
+        (laying the prompt out, tokenizing it, waiting for the model), `kv_reuse` (matching
+        it against the KV cache, evaluating the tokens between kept runs), `first_token`
+        (the last prompt token's evaluation and the first sample) and `generation`."""
         with self.lock:
+            watch.lap("prompt")
             started = time.perf_counter()
             deadline = None  # from the first token: the budget bounds generation, never the prompt
             line_done = False  # and never cuts the answer's first line (llama-server's t_max_predict_ms)
             reuse = kv_reuse.prepare(self._llama, prompt)
             stats.evaluated_tokens, stats.prefix_tokens, stats.shifted_tokens = dataclasses.astuple(reuse)
             stats.cached_tokens = reuse.prefix + reuse.shifted
+            watch.lap("kv_reuse")
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             scanner = StopScanner(stop)
             first_token_at = None
@@ -310,8 +319,9 @@ class Engine:
             stats.stop_reason = "max_tokens"
             try:
                 for token, logprob in tokens:
-                    now = time.perf_counter()
-                    first_token_at = first_token_at or now
+                    if first_token_at is None:
+                        first_token_at = time.perf_counter()
+                        watch.lap("first_token")
                     if token in stop_ids or self._lib.llama_vocab_is_eog(self._vocab, token):
                         stats.stop_reason = "eog"
                         break
@@ -349,6 +359,10 @@ class Engine:
             finally:
                 tokens.close()
                 ended = time.perf_counter()
+                if first_token_at is None:
+                    watch.lap("first_token")
+                else:
+                    watch.lap("generation")
                 first_token_at = first_token_at or ended
                 stats.prompt_ms = 1000 * (first_token_at - started)
                 stats.generation_ms = 1000 * (ended - first_token_at)

@@ -39,6 +39,8 @@ class GenerationStats:
     healed_chars: int = 0
     #: The infill format of the prompt (`psm:starcoder`, `left-to-right`, ...); "" for generate().
     format: str = ""
+    #: Milliseconds per stage of the request, in order (Engine._stream names them).
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def mean_logprob(self) -> float | None:

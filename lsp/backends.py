@@ -61,6 +61,8 @@ class Result:
     mode: str = ""
     #: Characters the tokens wrote at the start that healing took off (GenerationStats.healed_chars).
     healed_chars: int = 0
+    #: Milliseconds per stage inside the backend (GenerationStats.stages; empty when unknown).
+    stages: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 class InfillBackend(Protocol):
@@ -119,7 +121,7 @@ class LocalBackend:
         stats = generation.stats
         return Result(text, stats.stop_reason, stats.prompt_tokens, stats.cached_tokens,
                       stats.generated_tokens, stats.prompt_ms, tuple(stats.token_logprobs), stats.format,
-                      stats.healed_chars)
+                      stats.healed_chars, stats.stages)
 
     def close(self) -> None:
         if self.owned:
@@ -252,9 +254,11 @@ class RemoteBackend:
         timings = final.get("timings", {})
         prompt = int(timings.get("prompt_n", 0)) + int(timings.get("cache_n", 0))
         answer = strip_indentation(text, indentation)
+        stages = {"first_token": float(timings["prompt_ms"]), "generation": float(timings["predicted_ms"])} \
+            if "prompt_ms" in timings and "predicted_ms" in timings else {}  # as the server timed them
         return Result(answer, reason, prompt, int(timings.get("cache_n", 0)),
                       int(timings.get("predicted_n", 0)) or len(logprobs), float(timings.get("prompt_ms", 0.0)),
-                      tuple(logprobs), healed_chars=len(text) - len(answer))
+                      tuple(logprobs), healed_chars=len(text) - len(answer), stages=stages)
 
     def close(self) -> None:
         """Nothing to release: each request is its own connection."""

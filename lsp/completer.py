@@ -23,6 +23,7 @@ from typing import AsyncIterator, Callable, Sequence
 from assistant.confidence import shown, summary
 from assistant.engine import StopRules
 from assistant.errors import CoveError
+from assistant.stopwatch import Stopwatch
 
 from lsp import context, grounding, postprocess
 from lsp.backends import InfillBackend, LocalBackend, Request, Result, load_backend
@@ -36,6 +37,12 @@ BACKEND_SETTINGS = ("model", "n_ctx", "fim_format", "backend", "remote_url", "ap
 WARM_STAGES = 4
 #: Token counts remembered per line of text (lines repeat from keystroke to keystroke).
 COUNT_CACHE = 16384
+#: How long the user must leave a shown completion alone before the one after its acceptance
+#: is computed: longer than the gap between keystrokes while typing (100-200 ms). Started at
+#: once, it ran between keystrokes, and its prompt (the shown completion, evaluated as one
+#: batch that cannot be stopped) held the worker for 200 ms and more before the next
+#: keystroke could start (the `queue` stage, benchmarks/keystroke_latency.py).
+SPECULATION_PAUSE_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,14 @@ class Record:
     #: (characters, log-probability) of the tokens that wrote the completion as post-processed.
     shown_logprobs: tuple[tuple[int, float], ...] = ()
     mode: str = ""
+    #: Milliseconds per stage, in order (assistant/stopwatch.py): `document` (the server's
+    #: snapshot), `loading` (waiting for the model), `context` (stop rules, windows, extra
+    #: chunks, the result cache), `queue` (waiting for the worker: an earlier request, a
+    #: speculative completion or a warm-up), the backend's own (the engine's `prompt`,
+    #: `kv_reuse`, `first_token`, `generation`), `handback` (the answer reaching the event
+    #: loop), `postprocess` (clean-up and the made-up-name check) and `reply` (placing it in
+    #: the client's units; the server adds it to this record once the answer is built).
+    stages: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def mean_logprob(self) -> float | None:
@@ -76,9 +91,11 @@ class Record:
 class _Job:
     """One generation that one or more identical requests wait for."""
 
-    def __init__(self) -> None:
+    def __init__(self, watch: Stopwatch) -> None:
         self.cancelled = threading.Event()
         self.future: asyncio.Future | None = None
+        #: The stages of the request that started the job (others sharing it wait as `shared`).
+        self.watch = watch
 
 
 class Completer:
@@ -166,35 +183,41 @@ class Completer:
     # ---- completions ---------------------------------------------------------------
 
     async def complete(self, cursor: Cursor, version_now: Callable[[], int | None],
-                       sources: Sequence[context.Source] = ()) -> str | None:
+                       sources: Sequence[context.Source] = (), watch: Stopwatch | None = None) -> str | None:
         """The completion at `cursor`: text to insert ("" for nothing to add), or None when
-        the request went stale (superseded or cancelled) before it finished."""
+        the request went stale (superseded or cancelled) before it finished. `watch` times
+        its stages (Record.stages), from where the caller started it."""
         started = time.perf_counter()
+        watch = watch or Stopwatch()
         settings = self.settings
         rules = self._rules(cursor)
         if rules is None:
             self._newest = None  # the user moved on: whatever runs is stale
-            return self._done("none", started, "")
-        await self._load_requested.wait()
-        await asyncio.shield(self._loading)
+            return self._done("none", started, "", watch)
+        if not (self._load_requested.is_set() and self._loading.done()):
+            await self._load_requested.wait()
+            await asyncio.shield(self._loading)
+            watch.lap("loading")
         backend = self.backend
         if backend is None:
-            return self._done("none", started, "")
+            return self._done("none", started, "", watch)
         window, request = self._request(cursor, rules, sources, backend)
         cached = self.cache.get(window.prefix, window.suffix)
+        watch.lap("context")
         if cached is not None:
             self._newest = None
-            return self._done("cache", started, cached)
+            return self._done("cache", started, cached, watch)
         key = (cursor.uri, cursor.version, cursor.offset, window.prefix, window.suffix)
         job = self._in_flight.get(key)
         if job is None:  # an identical request (completion and inline at once) shares the job
-            job = self._in_flight[key] = _Job()
+            job = self._in_flight[key] = _Job(watch)
 
             def should_cancel() -> bool:
                 return job.cancelled.is_set() or self._newest is not job or version_now() != cursor.version
 
             self._newest = job  # before the worker can look: it must not find itself stale
-            job.future = asyncio.get_running_loop().run_in_executor(self._worker, self._infill, request, should_cancel)
+            job.future = asyncio.get_running_loop().run_in_executor(self._worker, self._timed_infill, request,
+                                                                    should_cancel, watch)
             job.future.add_done_callback(lambda _: self._in_flight.pop(key, None))
         self._newest = job
         try:
@@ -203,13 +226,15 @@ class Completer:
             job.cancelled.set()
             self.history.append(Record("stale", 1000 * (time.perf_counter() - started)))
             raise
+        watch.lap("handback" if job.watch is watch else "shared")
         if result is None or result.stop_reason == "cancelled":
-            return self._done("stale", started, None, result)
+            return self._done("stale", started, None, watch, result)
         completion, served_from, shown_logprobs = self._finish(result, window, rules, cursor, sources)
+        watch.lap("postprocess")
         self._remember(settings, window, completion)
         if completion and self.settings.speculate:
-            self._speculation = asyncio.ensure_future(self._speculate(cursor, completion, sources))
-        return self._done(served_from, started, completion, result, shown_logprobs)
+            self._speculation = asyncio.ensure_future(self._speculate(cursor, completion, sources, job))
+        return self._done(served_from, started, completion, watch, result, shown_logprobs)
 
     def _rules(self, cursor: Cursor) -> postprocess.Rules | None:
         """The stop rules for the cursor's place in its line, or None for no completion there."""
@@ -284,15 +309,19 @@ class Completer:
             if result is None or result.stop_reason in ("cancelled", "error"):
                 return
 
-    async def _speculate(self, cursor: Cursor, completion: str, sources: Sequence[context.Source]) -> None:
+    async def _speculate(self, cursor: Cursor, completion: str, sources: Sequence[context.Source],
+                         owner: _Job) -> None:
         """Speculative FIM (llama.vscode): while the user reads a shown completion, compute the
         one that follows its acceptance and put it in the result cache, so that accepting and
-        going on costs nothing. It never delays a real request: it queues behind them on the
-        worker and any real request stops it (before it starts or between tokens)."""
+        going on costs nothing. It starts once the user has paused (`SPECULATION_PAUSE_S`), not
+        between keystrokes, queues behind real requests on the worker, and any real request
+        stops it (before it starts or between tokens): one that came after `owner`, the job
+        that wrote `completion`."""
         accepted = dataclasses.replace(cursor, text=cursor.text[:cursor.offset] + completion
                                        + cursor.text[cursor.offset:], offset=cursor.offset + len(completion))
-        rules, backend, owner = self._rules(accepted), self.backend, self._newest
-        if rules is None or backend is None:
+        await asyncio.sleep(SPECULATION_PAUSE_S)
+        rules, backend = self._rules(accepted), self.backend
+        if rules is None or backend is None or self._newest is not owner:
             return
         settings = self.settings
         window, request = self._request(accepted, rules, sources, backend)
@@ -308,6 +337,14 @@ class Completer:
         (they emptied the cache: a result of the old ones must not refill it)."""
         if self.settings is settings:
             self.cache.put(window.prefix, window.suffix, completion)
+
+    def _timed_infill(self, request: Request, should_cancel: Callable[[], bool], watch: Stopwatch) -> Result | None:
+        """`_infill`, its wait for the worker and the backend's stages added to `watch`."""
+        watch.lap("queue")
+        result = self._infill(request, should_cancel)
+        if result is not None:
+            watch.took(result.stages)
+        return result
 
     def _infill(self, request: Request, should_cancel: Callable[[], bool]) -> Result | None:
         """On the worker: None at once when the request is already stale."""
@@ -334,9 +371,9 @@ class Completer:
             self._extra_memo = (memo_key, context.similar_chunks(sources, query, budget, self._count))
         return self._extra_memo[1]
 
-    def _done(self, served_from: str, started: float, completion: str | None, result: Result | None = None,
-              shown_logprobs: tuple[tuple[int, float], ...] = ()) -> str | None:
-        record = Record(served_from, 1000 * (time.perf_counter() - started))
+    def _done(self, served_from: str, started: float, completion: str | None, watch: Stopwatch,
+              result: Result | None = None, shown_logprobs: tuple[tuple[int, float], ...] = ()) -> str | None:
+        record = Record(served_from, 1000 * (time.perf_counter() - started), stages=watch.stages)
         if result is not None:
             record = dataclasses.replace(record, prompt_tokens=result.prompt_tokens, cached_tokens=result.cached_tokens,
                                          generated_tokens=result.generated_tokens, prompt_ms=result.prompt_ms,

@@ -26,6 +26,7 @@ from pygls.workspace import TextDocument
 
 from assistant import __version__
 from assistant.errors import CoveError
+from assistant.stopwatch import Stopwatch
 
 from lsp import commands
 from lsp.accept_tracker import AcceptanceTracker
@@ -142,13 +143,15 @@ class CoveServer(LanguageServer):
                   if u != cursor.uri and len(d.source) <= MAX_SOURCE_CHARS][:RECENT_DOCUMENTS]
         return document, cursor, others
 
-    async def place(self, uri: str, position: types.Position) -> Placement | None:
-        """The completion at `position` of an open document, or None for nothing to show."""
+    async def place(self, uri: str, position: types.Position, watch: Stopwatch) -> Placement | None:
+        """The completion at `position` of an open document, or None for nothing to show;
+        `watch` times its stages (the completer's record holds them)."""
         found = self.cursor_at(uri, position)
         if found is None:
             return None
         document, cursor, others = found
-        completion = await self.completer.complete(cursor, lambda: document.version, others)
+        watch.lap("document")
+        completion = await self.completer.complete(cursor, lambda: document.version, others, watch)
         if not completion or document.version != cursor.version:
             return None  # nothing to add, or the document changed while it was written
         if "\r\n" in document.source:
@@ -230,17 +233,21 @@ async def on_document_highlight(ls: CoveServer, params: types.DocumentHighlightP
 
 
 async def on_inline_completion(ls: CoveServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
-    placed = await ls.place(params.text_document.uri, params.position)
+    watch = Stopwatch()
+    placed = await ls.place(params.text_document.uri, params.position, watch)
     if placed is None:
         return types.InlineCompletionList(items=[])
     where = types.Range(placed.position, placed.position)
     accepted = ls.acceptance.shown(params.text_document.uri, placed.position, placed.text, ls.completer)
-    return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=placed.text, range=where,
-                                                                        command=accepted)])
+    answer = types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=placed.text, range=where,
+                                                                          command=accepted)])
+    watch.lap("reply")
+    return answer
 
 
 async def on_completion(ls: CoveServer, params: types.CompletionParams) -> types.CompletionList:
-    placed = await ls.place(params.text_document.uri, params.position)
+    watch = Stopwatch()
+    placed = await ls.place(params.text_document.uri, params.position, watch)
     if placed is None:
         return types.CompletionList(is_incomplete=True, items=[])
     new_text = placed.word + placed.text
@@ -250,6 +257,7 @@ async def on_completion(ls: CoveServer, params: types.CompletionParams) -> types
         insert_text_format=types.InsertTextFormat.PlainText, preselect=True, sort_text="0",
         text_edit=types.TextEdit(types.Range(placed.word_start, placed.position), new_text),
     )
+    watch.lap("reply")
     return types.CompletionList(is_incomplete=True, items=[item])
 
 

@@ -185,6 +185,21 @@ async def test_the_next_keystroke_reuses_the_kv_cache(client: LanguageClient):
     assert records[-1]["cached_tokens"] >= records[-2]["prompt_tokens"] // 2
 
 
+async def test_a_model_answer_reports_its_stages_in_order(client: LanguageClient):
+    uri = open_document(client, PYTHON)
+    while not (await status(client))["backend"]:
+        await asyncio.sleep(0.05)  # a request during the load has a `loading` stage too
+    await inline(client, uri, 5, 11)
+    record = (await status(client))["records"][-1]
+    assert record["served_from"] == "model"
+    assert list(record["stages"]) == ["document", "context", "queue", "prompt", "kv_reuse", "first_token",
+                                      "generation", "handback", "postprocess", "reply"]
+    assert all(ms >= 0 for ms in record["stages"].values())
+    # from the completer's start to its record (the server's document and reply stages lie outside)
+    inside = sum(ms for stage, ms in record["stages"].items() if stage not in ("document", "reply"))
+    assert inside <= record["latency_ms"] + 0.1
+
+
 async def longest_generation(client: LanguageClient, uri: str) -> tuple[types.Position, int]:
     """Of the WORDS positions, the one where the model runs longest before it stops, and
     how many tokens it writes there; the result cache is cleared afterwards."""

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from lsp.completer import Completer
+from lsp.completer import SPECULATION_PAUSE_S, Completer
 from lsp.settings import Settings
 from tests.test_lsp_completer import cursor, loaded, unchanged
 
@@ -30,7 +30,7 @@ async def test_accepting_a_completion_is_served_from_the_cache(completer: Comple
 async def test_a_real_request_stops_the_speculation(completer: Completer):
     completer.settings = Settings(max_tokens=200, time_budget_ms=5000)
     await completer.complete(cursor("a = "), unchanged)
-    await asyncio.sleep(0.05)  # the speculation is generating
+    await asyncio.sleep(SPECULATION_PAUSE_S + 0.05)  # the user paused: the speculation is generating
     assert len(completer.backend.started) == 2
     typed = await completer.complete(cursor("b = ", version=2), lambda: 2)
     await completer._speculation
@@ -38,6 +38,14 @@ async def test_a_real_request_stops_the_speculation(completer: Completer):
     assert completer.history[-1].served_from == "model"
     speculated = "a = " + "x" * 200
     assert completer.cache.get(speculated, "") is None  # stopped between tokens: nothing cached
+
+
+async def test_a_keystroke_before_the_pause_starts_no_speculation(completer: Completer):
+    await completer.complete(cursor("a = "), unchanged)
+    await asyncio.sleep(0.05)  # the next keystroke comes as a typist's does
+    await completer.complete(cursor("a = b", version=2), lambda: 2)
+    await completer._speculation  # the one after the second answer, which nothing interrupted
+    assert completer.backend.started == ["a = ", "a = b", "a = b" + "x" * 8]
 
 
 async def test_speculation_can_be_turned_off():
