@@ -33,7 +33,7 @@ SHIPPED_TYPES = ("Q8_0", "Q4_K_M")
 #: tokens, so the largest packages would mostly go unseen and only slow the data
 #: preparation; a GPU run repeats its data a few times at most (the field notes: up to ~4
 #: epochs are nearly as good as fresh data), and its shards must travel to the GPU machine.
-PACKAGE_MB = {"default-cpu": 70, "default-gpu": 150}
+PACKAGE_MB = {"default-cpu": 70, "default-gpu": 700}
 
 
 #: Editor requests per kind measured on the held-out files to choose the modes and the gate.

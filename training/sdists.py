@@ -1,6 +1,6 @@
 """More permissive training code: source distributions of popular packages from the package index.
 
-`pip download --no-deps --no-binary :all:` fetches each package's sdist into a cache folder
+`pip download --no-deps --no-binary NAME` fetches each package's sdist into a cache folder
 (an archive already there is reused and the index is not asked again); each archive is
 unpacked once, and its own PKG-INFO gives the name, version and license. The license goes
 through the same allow-list as installed packages (training/corpus.py: MIT, BSD,
@@ -31,6 +31,11 @@ POPULAR = (
     "sortedcontainers", "python-dateutil", "tomli", "platformdirs", "filelock", "jmespath", "pycparser",
     "networkx", "sqlparse", "decorator", "simplejson", "chardet", "bleach", "webencodings", "markdown",
     "pygments", "docstring-parser", "typeguard", "cattrs", "structlog", "arrow", "humanize",
+    # Larger code bases for a GPU run (`default-gpu` takes every package; the CPU preset's
+    # size cap keeps to the smaller ones above).
+    "django", "sqlalchemy", "sphinx", "ipython", "jedi", "parso", "prompt-toolkit", "tornado", "twisted",
+    "fastapi", "starlette", "celery", "kombu", "alembic", "black", "mypy", "dask", "xarray", "nltk", "openpyxl",
+    "beautifulsoup4", "scrapy", "bokeh", "pyramid",
 )
 ARCHIVES = (".tar.gz", ".zip")
 #: pip's words for a failure to reach the index (as opposed to a package it could not build).
@@ -50,7 +55,9 @@ def cached_archive(cache: Path, name: str) -> Path | None:
 
 
 def pip_download(name: str, cache: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+    # The sdist of `name` alone: its build requirements (which pip installs to read the
+    # sdist's metadata) come as wheels, not built from source (Cython took minutes).
+    return subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", name,
                            "--disable-pip-version-check", "--retries", "1", "--timeout", "15", "--dest", str(cache),
                            name], capture_output=True, text=True)
 
