@@ -18,12 +18,13 @@ LLAMA_CPP := llama-cpp-python==$(shell sed -n 's/.*"llama-cpp-python==\([^"]*\)"
 WHEELS := $(HOME)/.cache/cove/wheels/$(shell (echo "$(CMAKE_ARGS)"; grep -m1 '^flags' /proc/cpuinfo) | sha1sum | cut -c1-12)
 export CMAKE_ARGS
 
-.PHONY: run test chat doctor model clean help
+.PHONY: run test chat doctor model clean help vscode vscode-driver
 
 help:
 	@echo "make run    set up .venv and open the terminal assistant on the bundled model"
 	@echo "make test   set up .venv with the training and test extras and run the whole suite"
 	@echo "make model  train, convert, quantize and verify the bundled default model (PRESET=default-gpu on a GPU)"
+	@echo "make vscode build the VS Code extension, editors/vscode/cove-VERSION.vsix (needs node 20 and npm)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +61,18 @@ PRESET ?= default-cpu
 STAGE ?= all
 model: $(VENV)/.installed-test
 	$(BIN)/python -m training.recipe --preset $(PRESET) --stage $(STAGE) $(if $(MINUTES),--minutes $(MINUTES))
+
+# The VS Code extension: npm packages by lockfile, bundled with esbuild, packaged with vsce.
+VSCODE := editors/vscode
+VSIX := $(VSCODE)/cove-$(shell sed -n 's/^  "version": "\(.*\)",$$/\1/p' $(VSCODE)/package.json).vsix
+vscode: $(VSIX)
+$(VSIX): $(VSCODE)/package.json $(VSCODE)/package-lock.json $(VSCODE)/tsconfig.json $(VSCODE)/README.md $(wildcard $(VSCODE)/src/*.ts)
+	cd $(VSCODE) && npm ci --no-audit --no-fund && npm run package
+
+# The browser driver of tests/test_vscode_browser.py (puppeteer-core with Debian's Chromium).
+vscode-driver: $(VSCODE)/test/node_modules/.package-lock.json
+$(VSCODE)/test/node_modules/.package-lock.json: $(VSCODE)/test/package-lock.json
+	cd $(VSCODE)/test && npm ci --no-audit --no-fund
 
 clean:
 	rm -rf $(VENV) .pytest_cache
