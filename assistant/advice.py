@@ -41,15 +41,13 @@ def get_command(entry: Entry) -> str:
 
 def first_run_line(speed: MachineSpeed | None) -> str:
     """One line for the chat on the bundled model: what it is, and the command to run next."""
-    line = "This is Cove's bundled model, a small one for trying Cove out. "
+    line = "Bundled model: a small one for trying Cove out. "
     if speed is None:
-        return line + "Run `cove doctor` to find the model that suits this machine."
+        return line + "`cove doctor` names the model that suits this machine."
     entry = recommended(speed)
     if entry is not None:
-        return line + (f"For real work get {entry.name} ({_ms(entry, speed)} per completion here): "
-                       f"`{get_command(entry)}`, then `cove chat --model hf:{entry.spec}`.")
-    return line + (f"This machine is too slow for the catalogue's models (the smallest needs {_ms(catalogue.fastest(), speed)} "
-                   f"per completion); `cove finetune` adapts it to your code: see `cove doctor`.")
+        return line + f"For real work here: {get_command(entry)}"
+    return line + "Bigger models are too slow here; `cove finetune` fits it to your code."
 
 
 def advice_lines(speed: MachineSpeed | None) -> list[str]:

@@ -100,11 +100,11 @@ class ChatScreen(ConversationHistory, SlashCommandHandlers):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        if self._notice:
+            yield Static(self._notice, id="notice", markup=False)
         with Horizontal(id="body"):
             yield ConversationList(id="sidebar")
             with Vertical(id="main"):
-                if self._notice:
-                    yield Static(self._notice, id="notice", markup=False)
                 yield ChatLog(id="log")
                 yield PromptInput(id="input", placeholder=PLACEHOLDERS[self._mode], soft_wrap=True)
         yield StatusBar(id="status")
