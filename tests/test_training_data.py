@@ -47,6 +47,11 @@ def test_unwanted_files_are_dropped_with_their_reason(tmp_path, name, content, r
     assert kept == ["keep.py"] and dropped == Counter({reason: 1})
 
 
+def test_a_gitignore_line_git_cannot_read_is_skipped_and_the_rest_apply(tmp_path):
+    write_repo(tmp_path, {".gitignore": "*.log.py\n!\n", "a.py": "x = 1\n", "run.log.py": "x = 2\n"})
+    assert walk(tmp_path)[0] == ["a.py"]
+
+
 def test_gitignore_rules_apply_below_their_folder(tmp_path):
     write_repo(tmp_path, {
         ".gitignore": "*.log\nsecret/\n",

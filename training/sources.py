@@ -116,13 +116,10 @@ class _Ignore:
         self.specs = specs
 
     def below(self, root: Path, rel_dir: str) -> "_Ignore":
-        import pathspec
-
         ignore_file = root / rel_dir / ".gitignore"
         if not ignore_file.is_file():
             return self
-        lines = ignore_file.read_text(errors="replace").splitlines()
-        return _Ignore(self.specs + ((rel_dir, pathspec.GitIgnoreSpec.from_lines(lines)),))
+        return _Ignore(self.specs + ((rel_dir, ignore_spec(ignore_file.read_text(errors="replace"))),))
 
     def ignored(self, rel_path: str, is_dir: bool) -> bool:
         matched = False
@@ -134,13 +131,29 @@ class _Ignore:
         return matched
 
 
-def _root_ignore(root: Path) -> _Ignore:
+def ignore_spec(text: str):
+    """The patterns of a .gitignore file; a line git cannot read either (a lone `!`) is skipped, as git does."""
     import pathspec
 
+    def valid(line: str) -> bool:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([line])
+        except ValueError:  # pathspec's pattern errors derive from it
+            return False
+        return True
+
+    lines = text.splitlines()
+    try:
+        return pathspec.GitIgnoreSpec.from_lines(lines)
+    except ValueError:
+        return pathspec.GitIgnoreSpec.from_lines([line for line in lines if valid(line)])
+
+
+def _root_ignore(root: Path) -> _Ignore:
     exclude = root / ".git" / "info" / "exclude"
     specs: tuple = ()
     if exclude.is_file():
-        specs = (("", pathspec.GitIgnoreSpec.from_lines(exclude.read_text(errors="replace").splitlines())),)
+        specs = (("", ignore_spec(exclude.read_text(errors="replace"))),)
     return _Ignore(specs).below(root, "")
 
 
