@@ -34,6 +34,13 @@ class EngineConfig:
     n_gpu_layers: int = 0
     #: Tokens evaluated per llama.cpp batch when reading a prompt.
     n_batch: int = 512
+    #: llama.cpp's fused attention kernel, which llama-server turns on wherever it runs (its
+    #: `--flash-attn auto`): a few percent less per generated token on a CPU (docs/BENCHMARKS.md,
+    #: issue 23), but on a CPU it accumulates in half precision, and a prompt reused from the
+    #: KV cache then differs from a cold one by up to 3% of the largest logit (Gemma 3 270M;
+    #: 0.1% without), enough to change greedy completions at near-ties. Off: the same request
+    #: gets the same completion whatever the cache held.
+    flash_attn: bool = False
     #: Infill format: auto (detected from the model), codegen2, psm:FAMILY, spm:FAMILY or a template.
     fim_format: str = "auto"
     #: Ask a cursor inside a word from its last token boundary (assistant/token_healing.py).
@@ -54,8 +61,9 @@ class EngineConfig:
             raise CoveError(f"n_ctx {self.n_ctx} is too small: use at least 64 (4096 is a good default)")
         if self.n_threads is not None and self.n_threads < 1:
             raise CoveError(f"n_threads {self.n_threads} must be at least 1 (or unset for automatic)")
-        if not isinstance(self.token_healing, bool):
-            raise CoveError(f"token_healing {self.token_healing!r} must be true or false")
+        for name in ("token_healing", "flash_attn"):
+            if not isinstance(getattr(self, name), bool):
+                raise CoveError(f"{name} {getattr(self, name)!r} must be true or false")
         if self.fim_format != "auto":
             try:
                 parse_format(self.fim_format)  # a bad spelling fails before any model loads

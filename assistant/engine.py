@@ -80,6 +80,7 @@ class Engine:
                     n_batch=config.n_batch,
                     n_threads=config.n_threads or _cpu_count(),
                     n_gpu_layers=config.n_gpu_layers,
+                    flash_attn=config.flash_attn,
                     lora_path=str(config.lora) if config.lora else None,
                     verbose=False,
                 )

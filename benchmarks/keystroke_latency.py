@@ -12,7 +12,12 @@ the first completion after opening the file.
 Per run: p50/p95 latency per keystroke, the prompt tokens evaluated per keystroke, the
 first completion after opening against the warm p50 (Cove: after the editor put the
 cursor down and the warm-up it triggers ended; its duration is reported), and the
-completions the time budget cut before their first line ended. The model (default) has Qwen2.5-Coder-0.5B's
+completions the time budget cut before their first line ended; for Cove, where each
+keystroke's time went (the stages of `cove.status`, assistant/stopwatch.py, and the rest of
+the round trip as `transport`) against the floor of decoding alone: the prompt batch plus
+the generated tokens at the engine's per-token cost. That cost is measured first, in the same
+run, against llama-server's on the same model and threads (benchmarks/token_speed.py).
+The model (default) has Qwen2.5-Coder-0.5B's
 shape with random weights, converted and quantized Q8_0 by Cove (benchmarks/lsp_model.py);
 `--model` runs another GGUF (the bundled one, for the no-regression check). Cove runs
 twice: with its default confidence gate (a completion ends before the first token the
@@ -21,6 +26,7 @@ and ungated, generating every completion to its end as llama-server does.
 
     nice -n 19 .venv/bin/python benchmarks/keystroke_latency.py [--work /tmp/cove-bench14] [--model FILE]
         [--keystrokes 24] [--orders psm,spm] [--backends cove,cove-ungated,llama-server] [--no-repack]
+        [--max-tokens 16] [--no-per-token]
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from lsp_model import QWEN_05B_SHAPE, build_model, stdlib_file  # noqa: E402
 from lsp_typing import percentile, position_of  # noqa: E402
+from token_speed import compare as per_token_speed  # noqa: E402
 
 from lsp import context, postprocess  # noqa: E402
 from lsp.backends import PROMPT_OVERHEAD  # noqa: E402
@@ -53,10 +60,10 @@ from tests.llama_server import LlamaServer, ensure_llama_server  # noqa: E402
 
 #: Where typing starts: the middle of textwrap.TextWrapper._wrap_chunks, after an indentation.
 FILE, ANCHOR = "textwrap.py", "chunks.reverse()"
-#: The server's defaults but no extra context (both sides get the same windows) and at most
-#: 16 generated tokens on both sides, so that generation, which a random model never ends
-#: early, does not swamp what this measures: the prompt side of each keystroke.
-OPTIONS = {"extraTokens": 0, "maxTokens": 16}
+#: The server's defaults but no extra context (both sides get the same windows); the tokens
+#: generated per keystroke are capped on both sides (--max-tokens, 16 by default), so that
+#: generation, which a random model never ends early, does not swamp the rest.
+OPTIONS = {"extraTokens": 0}
 SETTINGS = Settings().updated(OPTIONS)
 #: llama.cpp threads, in-process and server alike: on 2 shared cores a second spinning
 #: OpenMP thread makes timings depend on the neighbours more than on the code.
@@ -93,8 +100,8 @@ def fim_format(order: str) -> str:
 class Cove:
     """`cove lsp` over stdio; one request: (latency ms, record, completion text)."""
 
-    def __init__(self, model: Path, order: str, no_repack: bool, min_confidence: float | None) -> None:
-        self.model, self.order, self.no_repack = model, order, no_repack
+    def __init__(self, model: Path, order: str, no_repack: bool, max_tokens: int, min_confidence: float | None) -> None:
+        self.model, self.order, self.no_repack, self.max_tokens = model, order, no_repack, max_tokens
         #: The gate: None leaves the server's (the model's measured one, else the default).
         self.gate = {} if min_confidence is None else {"minConfidence": min_confidence}
         self.client = LanguageClient("cove-bench", "1")
@@ -106,7 +113,8 @@ class Cove:
         await self.client.start_io(*command, "-m", "assistant", "lsp", "--model", str(self.model), env=env)
         await self.client.initialize_async(types.InitializeParams(
             capabilities=types.ClientCapabilities(),
-            initialization_options={**OPTIONS, **self.gate, "fimFormat": fim_format(self.order)}))
+            initialization_options={**OPTIONS, **self.gate, "maxTokens": self.max_tokens,
+                                    "fimFormat": fim_format(self.order)}))
         self.client.initialized(types.InitializedParams())
 
     def open(self, text: str) -> None:
@@ -149,10 +157,10 @@ class Cove:
 class Server:
     """llama-server `/infill` with the windows `cove lsp` would send."""
 
-    def __init__(self, model: Path, order: str, no_repack: bool) -> None:
+    def __init__(self, model: Path, order: str, no_repack: bool, max_tokens: int) -> None:
         from llama_cpp import Llama
 
-        self.order = order
+        self.order, self.max_tokens = order, max_tokens
         args = ["-np", "1", "--cache-reuse", "256", *(["--spm-infill"] if order == "spm" else []),
                 *(["--no-repack"] if no_repack else [])]
         self.server = LlamaServer(ensure_llama_server(), model, n_ctx=SETTINGS.n_ctx, args=args, threads=THREADS)
@@ -165,7 +173,7 @@ class Server:
         with urllib.request.urlopen(self.server.url + "/props", timeout=60) as response:
             n_ctx = json.load(response)["default_generation_settings"]["n_ctx"]
         self.budget, self.max_tokens = context.fit(
-            context.Budget(SETTINGS.prefix_tokens, SETTINGS.suffix_tokens, 0), SETTINGS.max_tokens,
+            context.Budget(SETTINGS.prefix_tokens, SETTINGS.suffix_tokens, 0), self.max_tokens,
             n_ctx - PROMPT_OVERHEAD)
 
     def open(self, text: str) -> None:
@@ -210,7 +218,23 @@ class Server:
         self.vocab.close()
 
 
-async def replay(backend: Cove | Server, count: int) -> dict:
+def stage_figures(rows: list[tuple[float, dict]], ms_per_token: float | None) -> dict:
+    """Where Cove's keystrokes went, p50 per stage over the model-served ones; `transport`:
+    the round trip less the server's stages (JSON-RPC both ways, pipes, pygls). With the
+    engine's per-token cost, the floor of decoding alone per keystroke (prompt batch, counted
+    at one token's cost per token, plus the generated tokens) and how far above it they were."""
+    stages = list(dict.fromkeys(stage for _, record in rows for stage in record["stages"]))
+    found: dict = {"stages_p50_ms": {stage: round(percentile([record["stages"].get(stage, 0.0) for _, record in rows],
+                                                             0.5), 2) for stage in stages}}
+    found["transport_p50_ms"] = percentile([ms - sum(record["stages"].values()) for ms, record in rows], 0.5)
+    if ms_per_token is not None:
+        floors = [(ms, ms_per_token * (record["evaluated"] + record["generated_tokens"])) for ms, record in rows]
+        found["decoding_floor_p50_ms"] = percentile([floor for _, floor in floors], 0.5)
+        found["above_floor_p50_ms"] = percentile([ms - floor for ms, floor in floors], 0.5)
+    return found
+
+
+async def replay(backend: Cove | Server, count: int, ms_per_token: float | None = None) -> dict:
     """Open the file, complete where typing starts, then type; the rows of every request."""
     text, offset, changes = keystrokes(stdlib_file(FILE).read_text(), count)
     await backend.start()
@@ -226,11 +250,13 @@ async def replay(backend: Cove | Server, count: int) -> dict:
             print(json.dumps({"change": inserted, "ms": round(rows[-1][0]), **rows[-1][1]}), file=sys.stderr, flush=True)
     finally:
         await backend.stop()
-    return {**figures(first, rows), "warm_up_ms": warm_up_ms}
+    return {**figures(first, rows, ms_per_token), "warm_up_ms": warm_up_ms}
 
 
-def figures(first: tuple[float, dict, str], rows: list[tuple[float, dict, str]]) -> dict:
+def figures(first: tuple[float, dict, str], rows: list[tuple[float, dict, str]],
+            ms_per_token: float | None = None) -> dict:
     model_rows = [(ms, record) for ms, record, _ in rows if record["served_from"] in COMPUTED]
+    stages = stage_figures(model_rows, ms_per_token) if model_rows and "stages" in model_rows[0][1] else {}
     latencies = [ms for ms, _, _ in rows]
     warm_p50 = percentile(latencies, 0.5)
     cut = [text for _, record, text in rows + [first] if record["stop_reason"] == "time" and "\n" not in text]
@@ -246,6 +272,7 @@ def figures(first: tuple[float, dict, str], rows: list[tuple[float, dict, str]])
         "first_after_open_evaluated": first[1]["evaluated"],
         "first_over_warm_p50": first[0] / warm_p50,
         "cut_by_budget_before_first_line_end": len(cut),
+        **stages,
     }
 
 
@@ -261,17 +288,26 @@ def main() -> None:
     parser.add_argument("--no-repack", action="store_true",
                         help="llama.cpp without extra weight buffers (repack/AMX), in both processes: a native "
                              "build crashes on quantized weights on some AMX CPUs")
+    parser.add_argument("--max-tokens", type=int, default=16, help="most tokens generated per keystroke, both sides")
+    parser.add_argument("--no-per-token", action="store_true",
+                        help="skip the per-token comparison of the engine and llama-server (and the decoding floor)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     model = args.model or build_model(args.work, QWEN_05B_SHAPE, "qwen05b-shape")
+    speed = None if args.no_per_token else per_token_speed(model, THREADS)
+    if speed is not None:
+        print(f"per token: {json.dumps(speed)}", file=sys.stderr, flush=True)
     makers = {"cove": lambda *a: Cove(*a, None), "cove-ungated": lambda *a: Cove(*a, 0.0), "llama-server": Server}
     results = {}
     for order in args.orders.split(","):
         for name in args.backends.split(","):
-            results[f"{name} {order}"] = asyncio.run(replay(makers[name](model, order, args.no_repack), args.keystrokes))
+            backend = makers[name](model, order, args.no_repack, args.max_tokens)
+            results[f"{name} {order}"] = asyncio.run(replay(backend, args.keystrokes,
+                                                            speed["cove"]["ms_per_token"] if speed else None))
             print(f"{name} {order}: {json.dumps(results[f'{name} {order}'])}", file=sys.stderr, flush=True)
     summary = {"model": f"{model.name} ({model.stat().st_size / 1e6:.0f} MB)", "machine": platform.processor()
                or platform.machine(), "cpus": os.cpu_count(), "threads": THREADS, "date": time.strftime("%Y-%m-%d"),
+               "max_tokens": args.max_tokens, "per_token": speed,
                "results": {k: {f: round(v, 2) if isinstance(v, float) else v for f, v in r.items()}
                            for k, r in results.items()}}
     print(json.dumps(summary, indent=2))
