@@ -18,6 +18,8 @@ const STATUS = "cove.status";
 const RELOAD_MODEL = "cove.reloadModel";
 /** How often `cove.status` is asked while the model loads. */
 const LOADING_POLL_MS = 500;
+/** The status item's figures are refreshed this long after the last completion. */
+const REFRESH_AFTER_TYPING_MS = 1000;
 /** A changed `cove.path` restarts the server once it has stayed the same this long: the
  * Settings editor saves a path being typed at every pause. */
 const PATH_SETTLE_MS = 1000;
@@ -31,6 +33,7 @@ class Cove implements vscode.Disposable {
   private refreshing = false;
   private poll: NodeJS.Timeout | undefined;
   private pathChanged: NodeJS.Timeout | undefined;
+  private afterTyping: NodeJS.Timeout | undefined;
 
   constructor(context: vscode.ExtensionContext) {
     this.keys = serverKeys(context.extension.packageJSON);
@@ -94,11 +97,14 @@ class Cove implements vscode.Disposable {
 
   private busy(working: boolean): void {
     this.inFlight += working ? 1 : -1;
+    clearTimeout(this.afterTyping);
     if (working) {
       this.statusItem.set("generating");
     } else if (this.inFlight === 0) {
       this.statusItem.set("ready");
-      void this.refresh();
+      // `cove.status` answers with the recent requests (up to 1,024 records): asked once
+      // typing pauses, never between keystrokes, where it would delay the next completion.
+      this.afterTyping = setTimeout(() => void this.refresh(), REFRESH_AFTER_TYPING_MS);
     }
   }
 
@@ -190,6 +196,7 @@ class Cove implements vscode.Disposable {
 
   dispose(): void {
     clearTimeout(this.pathChanged);
+    clearTimeout(this.afterTyping);
     void this.stop();
     this.statusItem.dispose();
     this.log.dispose();
