@@ -85,6 +85,67 @@ class _Cursor:
         if self.offset > len(self.buffer):
             raise ValueError("array runs past the end of the file")
 
+    def read_array(self, item_type: int, count: int) -> list:
+        """An array of scalars or strings as a list (strings decoded as UTF-8)."""
+        if item_type in _SCALARS:
+            fmt = _SCALARS[item_type]
+            values = list(struct.unpack_from(f"<{count}{fmt[1:]}", self.buffer, self.offset))
+            self.offset += count * struct.calcsize(fmt)
+            return values
+        if item_type == _STRING:
+            return [_text(self.raw_string()) for _ in range(count)]
+        raise ValueError(f"arrays of GGUF type {item_type} are not read")
+
+
+def _text(raw: bytes) -> str | bytes:
+    """A token's text; its bytes as they are when they are not UTF-8 (written back unchanged)."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return bytes(raw)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One metadata value with its GGUF value type (and item type for arrays), enough
+    to write it again unchanged (gguf-py's `GGUFWriter.add_key_value`)."""
+
+    value: object
+    value_type: int
+    item_type: int | None = None
+
+
+def read_fields(path: Path, prefix: str) -> dict[str, Field]:
+    """Every metadata key of `path` starting with `prefix`, arrays included, read directly
+    (a 262k-token vocabulary in about a second where gguf-py's reader takes 21 s)."""
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as buffer:
+        cursor = _Cursor(buffer)
+        if buffer[:4] != GGUF_MAGIC:
+            raise ValueError(f"{path} is not a GGUF file")
+        cursor.offset = 8
+        cursor.unpack("<Q")  # tensor count
+        fields: dict[str, Field] = {}
+        for _ in range(cursor.unpack("<Q")):
+            key = cursor.raw_string().decode("utf-8", errors="replace")
+            value_type = cursor.unpack("<I")
+            wanted = key.startswith(prefix)
+            if value_type in _SCALARS:
+                value = cursor.unpack(_SCALARS[value_type])
+                item_type = None
+            elif value_type == _STRING:
+                value, item_type = cursor.raw_string().decode("utf-8", errors="replace"), None
+            elif value_type == _ARRAY:
+                item_type, count = cursor.unpack("<I"), cursor.unpack("<Q")
+                if not wanted:
+                    cursor.skip_array(item_type, count, None)
+                    continue
+                value = cursor.read_array(item_type, count)
+            else:
+                raise ValueError(f"unknown GGUF value type {value_type} for {key}")
+            if wanted:
+                fields[key] = Field(value, value_type, item_type)
+        return fields
+
 
 def read_header(path: Path, *, sentinels: bool = False) -> tuple[dict[str, object], list[str]]:
     """(the scalar metadata, the vocabulary's sentinel-like token texts when asked for).

@@ -93,7 +93,7 @@ def convert_adapter(adapter: Path, base: Path, destination: Path, out_type: str 
     base_config = read_json(base / "config.json", "base model config.json")
     source = str(base / "config.json")
     family = family_for(base_config.get("architectures"), source)
-    hparams = hp.read_hparams(base_config, source)
+    hparams = hp.read_hparams(base_config, source, family)
     tmap = TensorMap(family, hparams.block_count)
     if not (adapter / ADAPTER_WEIGHTS).is_file():
         raise CoveError(f"no {ADAPTER_WEIGHTS} in {adapter}: save the adapter with save_pretrained (safetensors)")

@@ -16,7 +16,7 @@ from assistant.errors import CoveError
 from convert import hparams as hp
 from convert.checkpoint import Checkpoint, read_json
 from convert.tensor_map import Family, Rotary, TensorMap, family_for, permute_rotary
-from convert.tokenizer import read_vocab, write_vocab
+from convert.tokenizer import gguf_vocab, read_vocab, vocab_size_of, write_vocab, write_vocab_fields
 from convert.writer import TensorPlan, write_gguf
 
 Q = gguf.GGMLQuantizationType
@@ -89,8 +89,11 @@ def plan_tensors(checkpoint: Checkpoint, family: Family, hparams: hp.HParams, ou
         # f16 output is read as f16 directly: no f32 copy of the largest tensor in memory.
         dtype = np.float16 if qtype == Q.F16 else np.float32
 
-        def load(name: str = name, rotary: Rotary = mapped.rotary, dtype: type = dtype) -> np.ndarray:
+        def load(name: str = name, rotary: Rotary = mapped.rotary, shift: float = mapped.shift,
+                 dtype: type = dtype) -> np.ndarray:
             data = checkpoint.read(name, dtype)
+            if shift:  # only norms, which are 1-D and so read and stored in f32
+                data = data + np.float32(shift)
             return permute_rotary(data, heads[rotary]) if rotary is not Rotary.NONE else data
 
         plans.append(TensorPlan(mapped.gguf_name, info.shape, qtype, load))
@@ -111,8 +114,12 @@ def convert_checkpoint(
     source = str(folder / "config.json")
     config = read_json(folder / "config.json", "transformers config.json")
     family = family_for(config.get("architectures"), source)
-    hparams = hp.read_hparams(config, source)
-    vocab = read_vocab(folder, hparams.vocab_size)
+    hparams = hp.read_hparams(config, source, family)
+    kept = gguf_vocab(folder)  # a folder dequantized from a GGUF keeps that GGUF's vocabulary
+    if kept is not None and vocab_size_of(kept) != hparams.vocab_size:
+        raise CoveError(f"{folder}/tokenizer.gguf has {vocab_size_of(kept)} tokens and config.json says "
+                        f"vocab_size {hparams.vocab_size}: they belong to different models")
+    vocab = read_vocab(folder, hparams.vocab_size) if kept is None else None
     plans = plan_tensors(checkpoint, family, hparams, out)
 
     def metadata(writer: gguf.GGUFWriter) -> None:
@@ -125,7 +132,10 @@ def convert_checkpoint(
         if out.weights not in (Q.F32, Q.F16, Q.BF16):
             writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
         hp.write_hparams(writer, hparams)
-        write_vocab(writer, vocab)
+        if vocab is not None:
+            write_vocab(writer, vocab)
+        else:
+            write_vocab_fields(writer, kept)
 
     write_gguf(destination, family.arch_name, metadata, plans, progress=progress)
     return destination

@@ -34,6 +34,9 @@ class Row:
     hf: str
     tensor: gguf.MODEL_TENSOR
     rotary: Rotary = Rotary.NONE
+    #: Added to the weight on the way: Gemma's RMSNorm multiplies by (1 + weight) and
+    #: llama.cpp's by the weight, so Gemma norms are stored with the 1 added.
+    shift: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,13 @@ class Family:
     rows: tuple[Row, ...]
     #: Which parameter kinds may appear (Qwen2 has q/k/v biases, LLaMA has none).
     suffixes: tuple[str, ...] = ("weight",)
+    #: Normalisation: "rms" (RMSNorm, `*.layer_norm_rms_epsilon`) or "layer" (LayerNorm
+    #: with bias, `*.attention.layer_norm_epsilon`), and the config.json key of its epsilon.
+    norm: str = "rms"
+    eps_key: str = "rms_norm_eps"
+    #: The MLP's activation is GELU, which llama.cpp computes from a table of f16 values
+    #: (transformers exactly): logits then differ by ~1e-3 whatever the weights' type.
+    gelu: bool = False
 
     @property
     def arch_name(self) -> str:
@@ -67,6 +77,39 @@ _LLAMA_ROWS = (
     Row("model.layers.{bid}.mlp.down_proj", T.FFN_DOWN),
 )
 
+_GEMMA3_ROWS = (
+    Row("model.embed_tokens", T.TOKEN_EMBD),
+    Row("model.norm", T.OUTPUT_NORM, shift=1.0),
+    Row("lm_head", T.OUTPUT),
+    Row("model.layers.{bid}.input_layernorm", T.ATTN_NORM, shift=1.0),
+    Row("model.layers.{bid}.self_attn.q_proj", T.ATTN_Q),
+    Row("model.layers.{bid}.self_attn.k_proj", T.ATTN_K),
+    Row("model.layers.{bid}.self_attn.v_proj", T.ATTN_V),
+    Row("model.layers.{bid}.self_attn.o_proj", T.ATTN_OUT),
+    Row("model.layers.{bid}.self_attn.q_norm", T.ATTN_Q_NORM, shift=1.0),
+    Row("model.layers.{bid}.self_attn.k_norm", T.ATTN_K_NORM, shift=1.0),
+    Row("model.layers.{bid}.post_attention_layernorm", T.ATTN_POST_NORM, shift=1.0),
+    Row("model.layers.{bid}.pre_feedforward_layernorm", T.FFN_NORM, shift=1.0),
+    Row("model.layers.{bid}.post_feedforward_layernorm", T.FFN_POST_NORM, shift=1.0),
+    Row("model.layers.{bid}.mlp.gate_proj", T.FFN_GATE),
+    Row("model.layers.{bid}.mlp.up_proj", T.FFN_UP),
+    Row("model.layers.{bid}.mlp.down_proj", T.FFN_DOWN),
+)
+
+_STARCODER2_ROWS = (
+    Row("model.embed_tokens", T.TOKEN_EMBD),
+    Row("model.norm", T.OUTPUT_NORM),
+    Row("lm_head", T.OUTPUT),
+    Row("model.layers.{bid}.input_layernorm", T.ATTN_NORM),
+    Row("model.layers.{bid}.self_attn.q_proj", T.ATTN_Q),
+    Row("model.layers.{bid}.self_attn.k_proj", T.ATTN_K),
+    Row("model.layers.{bid}.self_attn.v_proj", T.ATTN_V),
+    Row("model.layers.{bid}.self_attn.o_proj", T.ATTN_OUT),
+    Row("model.layers.{bid}.post_attention_layernorm", T.FFN_NORM),
+    Row("model.layers.{bid}.mlp.c_fc", T.FFN_UP),
+    Row("model.layers.{bid}.mlp.c_proj", T.FFN_DOWN),
+)
+
 FAMILIES: tuple[Family, ...] = (
     Family("llama", gguf.MODEL_ARCH.LLAMA, ("LlamaForCausalLM",), _LLAMA_ROWS),
     # Qwen2 uses the same module names; its rope is NEOX-style, which llama.cpp's qwen2
@@ -75,6 +118,13 @@ FAMILIES: tuple[Family, ...] = (
         "qwen2", gguf.MODEL_ARCH.QWEN2, ("Qwen2ForCausalLM",),
         tuple(Row(r.hf, r.tensor) for r in _LLAMA_ROWS),
         suffixes=("weight", "bias"),
+    ),
+    # Gemma 3's text model (rope NEOX-style, q/k in order); norms get their 1 added.
+    Family("gemma3", gguf.MODEL_ARCH.GEMMA3, ("Gemma3ForCausalLM",), _GEMMA3_ROWS, gelu=True),
+    # StarCoder2: LayerNorm with biases, a two-matrix GELU MLP, biases on every linear layer.
+    Family(
+        "starcoder2", gguf.MODEL_ARCH.STARCODER2, ("Starcoder2ForCausalLM",), _STARCODER2_ROWS,
+        suffixes=("weight", "bias"), norm="layer", eps_key="norm_epsilon", gelu=True,
     ),
 )
 
@@ -99,6 +149,7 @@ class Mapped:
 
     gguf_name: str
     rotary: Rotary
+    shift: float = 0.0
 
 
 class TensorMap:
@@ -113,7 +164,8 @@ class TensorMap:
                 hf = row.hf.format(bid=bid)
                 base = gguf.TENSOR_NAMES[row.tensor].format(bid=bid)
                 for suffix in family.suffixes:
-                    self._table[f"{hf}.{suffix}"] = Mapped(f"{base}.{suffix}", row.rotary)
+                    shift = row.shift if suffix == "weight" else 0.0
+                    self._table[f"{hf}.{suffix}"] = Mapped(f"{base}.{suffix}", row.rotary, shift)
 
     def map(self, hf_name: str, source: str) -> Mapped | None:
         """The GGUF destination of `hf_name`; None for ignorable buffers; error otherwise."""

@@ -6,6 +6,12 @@ regex per `tokenizer.ggml.pre` name, so the converter only accepts a pre-tokeniz
 can name exactly; anything else is an error, because a silent fallback gives a model
 that tokenizes differently from how it was trained.
 
+A folder dequantized from a GGUF (`cove finetune --base MODEL.gguf`) carries the GGUF's own
+vocabulary in `tokenizer.gguf` (its `tokenizer.*` keys, no tensors): that is copied key for
+key, so the fine-tuned model tokenizes exactly as its base. The `tokenizer.json` that
+transformers' GGUF loader writes beside it serves training only; converted, it would give
+another vocabulary type (Gemma 3's SentencePiece scores become a BPE).
+
 The BPE tokenizer is read as transformers loads it, not as tokenizer.json spells it:
 transformers 5 model classes substitute their own pre-tokenizer (a `Qwen2Tokenizer`
 applies Qwen2's regex and NFC whatever tokenizer.json says), and parity is with what
@@ -24,12 +30,20 @@ import gguf
 
 from assistant.errors import CoveError
 from assistant.fim import FAMILIES
+from assistant.gguf_file import Field, read_fields
 from convert.checkpoint import read_json
 
 TokenType = gguf.TokenType
 
 #: The GPT-2 regex, as `pre_tokenizers.ByteLevel(use_regex=True)` applies it.
 _GPT2_PRE = {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}
+#: StarCoder's: every digit alone, then the GPT-2 regex (llama.cpp's `starcoder`).
+_STARCODER_PRE = ({"type": "Digits", "individual_digits": True}, _GPT2_PRE)
+#: Score of a padding token in a SentencePiece vocabulary (llama.cpp's converter's value).
+PAD_SCORE = -10000.0
+#: The vocabulary of the GGUF a folder was dequantized from (see the module docstring).
+GGUF_VOCAB = "tokenizer.gguf"
+TOKENIZER_KEYS = "tokenizer."
 #: Qwen2's pre-tokenizer regex (tokenizer.json `Split` pattern); llama.cpp's `qwen2` regex.
 QWEN2_REGEX = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -99,7 +113,7 @@ def read_vocab(folder: Path, vocab_size: int) -> Vocab:
         vocab.tokens.append(f"[PAD{i}]")
         vocab.types.append(TokenType.UNUSED)
         if vocab.scores is not None:
-            vocab.scores.append(-1000.0)
+            vocab.scores.append(PAD_SCORE)
     vocab.chat_template = _chat_template(folder, config)
     _special_ids(vocab, config)
     return vocab
@@ -135,6 +149,9 @@ def _pre_tokenizer(data: dict[str, Any], source: Path) -> str:
     if {k: pre.get(k) for k in _GPT2_PRE} == _GPT2_PRE and normalizer is None:
         return "gpt-2"
     steps = pre.get("pretokenizers") if pre.get("type") == "Sequence" else None
+    if steps and len(steps) == 2 and normalizer is None and all(
+            {k: step.get(k) for k in want} == want for step, want in zip(steps, _STARCODER_PRE)):
+        return "starcoder"
     if (
         steps and len(steps) == 2
         and steps[0].get("type") == "Split" and (steps[0].get("pattern") or {}).get("Regex") == QWEN2_REGEX
@@ -144,7 +161,7 @@ def _pre_tokenizer(data: dict[str, Any], source: Path) -> str:
         return "qwen2"
     raise CoveError(
         f"the pre-tokenizer transformers applies for {source} ({json.dumps(pre)[:120]}, normalizer {json.dumps(normalizer)[:40]}) "
-        "is not one llama.cpp reproduces (gpt-2 or qwen2): converting it would tokenize differently; "
+        "is not one llama.cpp reproduces (gpt-2, starcoder or qwen2): converting it would tokenize differently; "
         "retrain the tokenizer with training.tokenizer.train_tokenizer"
     )
 
@@ -275,3 +292,40 @@ def write_vocab(writer: gguf.GGUFWriter, vocab: Vocab) -> None:
         writer.add_add_space_prefix(vocab.add_space_prefix)
     if vocab.chat_template:
         writer.add_chat_template(vocab.chat_template)
+
+
+def save_gguf_vocab(source: Path, folder: Path) -> Path:
+    """Keep the vocabulary of the GGUF at `source` as `folder`/tokenizer.gguf."""
+    from assistant.atomic import atomic_path
+    from assistant.gguf_file import gguf_architecture
+
+    fields = read_fields(source, TOKENIZER_KEYS)
+    if f"{TOKENIZER_KEYS}ggml.tokens" not in fields:
+        raise CoveError(f"{source} has no vocabulary (tokenizer.ggml.tokens): it cannot be fine-tuned")
+    destination = folder / GGUF_VOCAB
+    with atomic_path(destination) as temp:
+        writer = gguf.GGUFWriter(temp, gguf_architecture(source))
+        writer.add_type(gguf.GGUFType.MODEL)
+        write_vocab_fields(writer, fields)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.close()
+    return destination
+
+
+def gguf_vocab(folder: Path) -> dict[str, Field] | None:
+    """The `tokenizer.*` keys of `folder`/tokenizer.gguf, or None when the folder has none."""
+    path = folder / GGUF_VOCAB
+    return read_fields(path, TOKENIZER_KEYS) if path.is_file() else None
+
+
+def vocab_size_of(fields: dict[str, Field]) -> int:
+    return len(fields[f"{TOKENIZER_KEYS}ggml.tokens"].value)
+
+
+def write_vocab_fields(writer: gguf.GGUFWriter, fields: dict[str, Field]) -> None:
+    """Add `tokenizer.*` keys read by `read_fields` to `writer`, key for key."""
+    for key, field in fields.items():
+        kind = gguf.GGUFValueType(field.value_type)
+        sub = gguf.GGUFValueType(field.item_type) if field.item_type is not None else None
+        writer.add_key_value(key, field.value, kind, sub_type=sub)

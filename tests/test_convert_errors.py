@@ -140,3 +140,15 @@ def test_quantize_explains_why_llama_cpp_refused(tiny_gguf: Path, out_dir: Path,
     assert code == 2
     assert "requantizing from type q8_0 is disabled" in error[-1]
     assert sorted(out_dir.iterdir()) == [q8]
+
+
+def test_a_gemma3_query_scale_llama_cpp_does_not_apply_is_refused(tiny_cache: Path, tmp_path: Path, out_dir: Path,
+                                                                  capsys) -> None:
+    from tests import tiny_model as tiny
+
+    gemma = Path(shutil.copytree(tiny.checkpoint(tiny_cache, "gemma3-spm"), tmp_path / "gemma"))
+    config = json.loads((gemma / "config.json").read_text())
+    config["query_pre_attn_scalar"] = 256  # transformers' default, not the head size (16)
+    (gemma / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()  # the checkpoint's build, when it is not cached yet
+    assert "scales queries by 1/sqrt(256), and llama.cpp's gemma3 by 1/sqrt(16)" in _convert_fails(gemma, out_dir, capsys)

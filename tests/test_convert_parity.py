@@ -1,7 +1,7 @@
 """Converted models match their transformers source: tokens on real files, logits per type.
 
-Both families (LLaMA, Qwen2) and both tokenizer kinds (byte-level BPE, SentencePiece)
-are built tiny and random, converted by the project's converter, and compared with
+Every family (LLaMA, Qwen2, Gemma 3, StarCoder2) and both tokenizer kinds (byte-level
+BPE, SentencePiece) are built tiny and random, converted by the project's converter, and compared with
 transformers through the same functions `cove verify` uses.
 """
 
@@ -16,7 +16,7 @@ import pytest
 
 from convert.model import convert_checkpoint
 from convert.verify import (
-    compare_logits, compare_tokens, load_llama, logits_ids, logits_of_llama, logits_of_transformers, sample_files,
+    GELU_MAX_ABS, compare_logits, compare_tokens, load_llama, logits_ids, logits_of_llama, logits_of_transformers, sample_files,
 )
 from tests import tiny_model as tiny
 
@@ -25,14 +25,18 @@ pytestmark = pytest.mark.slow
 #: "A few hundred real source files": the standard library, in a stable order.
 SAMPLE_FILES = 300
 #: (model family, tokenizer kind) of every tiny checkpoint compared here.
-CASES = {
-    "llama-bpe": ("llama", "bpe"),
-    "qwen2-bpe": ("qwen2", "qwen2-bpe"),
-    "llama-spm": ("llama", "spm"),
-}
+CASES = tiny.CASES
 LOGITS_TOKENS = 128
 #: The issue's acceptance thresholds for the largest logit difference.
 MAX_ABS = {"f32": 1e-4, "f16": 1e-2}
+
+
+def max_abs(case: str, out_type: str) -> float:
+    """MAX_ABS, or `cove verify`'s floor for GELU families (llama.cpp's f16 GELU table)."""
+    from convert.tensor_map import FAMILIES
+
+    gelu = any(f.gelu and f.name == CASES[case][0] for f in FAMILIES)
+    return max(MAX_ABS[out_type], GELU_MAX_ABS) if gelu else MAX_ABS[out_type]
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +47,9 @@ def samples() -> dict[str, str]:
 
 
 def _checkpoint(tiny_cache: Path, case: str) -> Path:
-    if CASES[case][1] == "spm":
+    if CASES[case][1].endswith("spm"):
         pytest.importorskip("sentencepiece", reason="SentencePiece tokenizers need the sentencepiece package")
-    family, kind = CASES[case]
-    return tiny.cached(tiny_cache, case, lambda folder: tiny.build_checkpoint(folder, family, kind))
+    return tiny.checkpoint(tiny_cache, case)
 
 
 def _class_swapped(tiny_cache: Path, tiny_model: Path) -> Path:
@@ -109,7 +112,7 @@ def test_logits_match_transformers(converted, case: str, out_type: str, samples:
     report = compare_logits(expected, logits_of_llama(llama, ids))
     llama.close()
     assert report.tokens == LOGITS_TOKENS
-    assert report.max_abs < MAX_ABS[out_type]
+    assert report.max_abs < max_abs(case, out_type)
 
 
 def test_sentencepiece_vocabularies_keep_scores_bytes_and_bos(converted) -> None:

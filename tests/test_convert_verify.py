@@ -11,6 +11,7 @@ import pytest
 
 from assistant.cli import main
 from convert.model import convert_checkpoint
+from tests import tiny_model as tiny
 
 pytestmark = pytest.mark.slow
 
@@ -65,3 +66,17 @@ def test_the_f16_logit_bound_grows_with_the_logits(scale: float, passes: bool) -
 
     logits = LogitsReport(tokens=256, max_abs=1.5e-2, top1=1.0, scale=scale)
     assert Verdict(TokenReport(), logits, THRESHOLDS[LlamaFileType.MOSTLY_F16], "MOSTLY_F16").passed is passes
+
+
+@pytest.mark.parametrize("case", tiny.LLAMA_CPP_REFERENCE_CASES)
+def test_gemma3_and_starcoder2_verify_before_and_after_quantization(tiny_cache: Path, case: str, tmp_path: Path,
+                                                                     capsys) -> None:
+    checkpoint = tiny.checkpoint(tiny_cache, case)
+    f16, q4 = tmp_path / "f16.gguf", tmp_path / "q4_k_m.gguf"
+    assert main(["convert", str(checkpoint), "-o", str(f16), "--type", "f16"]) == 0
+    assert main(["quantize", str(f16), str(q4), "--type", "q4_k_m"]) == 0
+    capsys.readouterr()
+    code, lines = _verify(checkpoint, f16, capsys)
+    assert (code, lines[-1]) == (0, "verdict: PASS (thresholds for MOSTLY_F16)")
+    code, lines = _verify(checkpoint, q4, capsys)
+    assert (code, lines[-1]) == (0, "verdict: PASS (thresholds for MOSTLY_Q4_K_M)")

@@ -42,6 +42,15 @@ SHAPE = dict(
 #: interrupt a running generation need one that outlasts a round trip to the server.
 SLOW_SHAPE = {**SHAPE, "hidden_size": 512, "intermediate_size": 1536, "num_hidden_layers": 8,
               "num_attention_heads": 8, "num_key_value_heads": 2}
+#: Per-family changes to SHAPE. Gemma 3: six layers so that five slide and one attends
+#: fully, a window shorter than the compared sequences, and queries scaled by the head
+#: size as in the released models (llama.cpp assumes it). StarCoder2: LayerNorm epsilon.
+FAMILY_SHAPES: dict[str, dict] = {
+    "gemma3": dict(num_hidden_layers=6, head_dim=16, query_pre_attn_scalar=16, sliding_window=32),
+    "starcoder2": dict(norm_epsilon=1e-5),
+}
+#: SHAPE keys a family's config does not take.
+FAMILY_DROPS: dict[str, tuple[str, ...]] = {"starcoder2": ("rms_norm_eps",)}
 SEED = 0
 
 #: Files whose content decides what a build produces; their hash names the cache folder.
@@ -87,8 +96,51 @@ def train_qwen2_style_tokenizer(texts: list[str], folder: Path, vocab_size: int 
     return folder
 
 
-def train_sentencepiece_tokenizer(texts: list[str], folder: Path, vocab_size: int = VOCAB_SIZE) -> Path:
-    """A LLaMA-style SentencePiece BPE (byte fallback) with the project's sentinels as control tokens."""
+def train_starcoder_style_tokenizer(texts: list[str], folder: Path, vocab_size: int = VOCAB_SIZE) -> Path:
+    """A byte-level BPE with StarCoder's pre-tokenizer (each digit alone, then the GPT-2
+    regex), its FIM and repository sentinels and its tokenizer class."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ])
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[AddedToken(t, special=True, normalized=False) for t in PROJECT_SPECIAL_TOKENS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    config = {
+        "tokenizer_class": "GPT2Tokenizer",
+        "bos_token": END_OF_TEXT, "eos_token": END_OF_TEXT, "unk_token": END_OF_TEXT,
+        "add_bos_token": False, "add_eos_token": False, "model_max_length": 1_000_000,
+        "clean_up_tokenization_spaces": False,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return folder
+
+
+def train_gemma_style_tokenizer(texts: list[str], folder: Path, vocab_size: int = VOCAB_SIZE) -> Path:
+    """A SentencePiece BPE laid out like Gemma's: <pad> <eos> <bos> <unk> at ids 0-3, byte
+    fallback, digits split, no dummy prefix, and the project's sentinels as control tokens."""
+    _train_sentencepiece(texts, folder, vocab_size, add_dummy_prefix=False, pad_id=0, eos_id=1, bos_id=2, unk_id=3,
+                         pad_piece="<pad>", eos_piece="<eos>", bos_piece="<bos>", unk_piece="<unk>")
+    config = {
+        "tokenizer_class": "GemmaTokenizer", "bos_token": "<bos>", "eos_token": "<eos>", "unk_token": "<unk>",
+        "pad_token": "<pad>", "add_bos_token": True, "add_eos_token": False,
+        "clean_up_tokenization_spaces": False, "model_max_length": 1_000_000,
+    }
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    return folder
+
+
+def _train_sentencepiece(texts: list[str], folder: Path, vocab_size: int, **options) -> None:
     import sentencepiece
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,10 +155,15 @@ def train_sentencepiece_tokenizer(texts: list[str], folder: Path, vocab_size: in
         remove_extra_whitespaces=False,
         normalization_rule_name="identity",
         control_symbols=[t for t in PROJECT_SPECIAL_TOKENS if t != END_OF_TEXT],
-        unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
         minloglevel=2,
+        **options,
     )
     (folder / "tokenizer.vocab").unlink()
+
+
+def train_sentencepiece_tokenizer(texts: list[str], folder: Path, vocab_size: int = VOCAB_SIZE) -> Path:
+    """A LLaMA-style SentencePiece BPE (byte fallback) with the project's sentinels as control tokens."""
+    _train_sentencepiece(texts, folder, vocab_size, unk_id=0, bos_id=1, eos_id=2, pad_id=-1)
     config = {
         "tokenizer_class": "LlamaTokenizer", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
         "add_bos_token": True, "add_eos_token": False, "legacy": False,
@@ -127,14 +184,23 @@ TOKENIZERS: dict[str, Callable[[list[str], Path], Path]] = {
     "bpe": _train_bpe,
     "qwen2-bpe": train_qwen2_style_tokenizer,
     "spm": train_sentencepiece_tokenizer,
+    "gemma-spm": train_gemma_style_tokenizer,
+    "starcoder-bpe": train_starcoder_style_tokenizer,
 }
 
 
 def _config(family: str, vocab_size: int, special: dict[str, int | None], shape: dict):
-    from transformers import LlamaConfig, Qwen2Config
+    from transformers import Gemma3TextConfig, LlamaConfig, Qwen2Config, Starcoder2Config
 
-    configs = {"llama": LlamaConfig, "qwen2": Qwen2Config}
-    return configs[family](vocab_size=vocab_size, tie_word_embeddings=False, **shape, **special)
+    configs = {"llama": LlamaConfig, "qwen2": Qwen2Config, "gemma3": Gemma3TextConfig, "starcoder2": Starcoder2Config}
+    shape = {k: v for k, v in {**shape, **FAMILY_SHAPES.get(family, {})}.items()
+             if k not in FAMILY_DROPS.get(family, ())}
+    # Gemma 3 and StarCoder2 are released with tied embeddings, LLaMA and Qwen2 tested untied.
+    tied = family in ("gemma3", "starcoder2")
+    config = configs[family](vocab_size=vocab_size, tie_word_embeddings=tied, **shape, **special)
+    if family == "gemma3":
+        config.architectures = ["Gemma3ForCausalLM"]
+    return config
 
 
 def build_checkpoint(folder: Path, family: str = "llama", tokenizer: str = "bpe", shape: dict = SHAPE) -> Path:
@@ -149,12 +215,32 @@ def build_checkpoint(folder: Path, family: str = "llama", tokenizer: str = "bpe"
     torch.manual_seed(SEED)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     with torch.no_grad():
-        # transformers starts biases at 0 and norms at 1, which would hide a mis-mapped one.
+        # transformers starts biases at 0 and norms at 1 (Gemma's at 0: it scales by 1 + w),
+        # which would hide a mis-mapped one.
+        norm_mean = 0.0 if family == "gemma3" else 1.0
         for name, parameter in model.named_parameters():
             if parameter.ndim == 1:
-                parameter.normal_(0.0 if name.endswith(".bias") else 1.0, SHAPE["initializer_range"])
+                parameter.normal_(0.0 if name.endswith(".bias") else norm_mean, SHAPE["initializer_range"])
     model.save_pretrained(folder)
     return folder
+
+
+#: Named tiny checkpoints: case -> (model family, tokenizer kind).
+CASES: dict[str, tuple[str, str]] = {
+    "llama-bpe": ("llama", "bpe"),
+    "qwen2-bpe": ("qwen2", "qwen2-bpe"),
+    "llama-spm": ("llama", "spm"),
+    "gemma3-spm": ("gemma3", "gemma-spm"),
+    "starcoder2-bpe": ("starcoder2", "starcoder-bpe"),
+}
+#: The families whose reference is llama.cpp's own converter (tests/test_convert_llama_cpp_parity.py).
+LLAMA_CPP_REFERENCE_CASES = ("gemma3-spm", "starcoder2-bpe")
+
+
+def checkpoint(root: Path, case: str) -> Path:
+    """The tiny checkpoint of `case` (CASES), built once under `root`."""
+    family, kind = CASES[case]
+    return cached(root, case, lambda folder: build_checkpoint(folder, family, kind))
 
 
 def cache_key() -> str:

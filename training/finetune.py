@@ -29,14 +29,14 @@ from training import finetune_report as reports
 from training.config import TrainConfig
 from training.data import Batches, Stream, TokenRows, build_dataset, read_val_files
 from training.evaluate import LoadedModel, load_model
-from training.loop import fit, save_model_folder, to_device, token_loss
+from training.loop import TOKENIZER_FILES, fit, save_model_folder, to_device, token_loss
 from training.metrics import provenance
 from training.parallel import setup_distributed
 
 #: LoRA target presets: module-name suffixes of LLaMA-style blocks (or peft's "all-linear").
 TARGETS: dict[str, list[str] | str] = {
     "attention": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "mlp": ["gate_proj", "up_proj", "down_proj"],
+    "mlp": ["gate_proj", "up_proj", "down_proj", "c_fc", "c_proj"],  # c_*: StarCoder2
     "all-linear": "all-linear",
 }
 METHODS = ("auto", "full", "lora")
@@ -137,12 +137,11 @@ def check_gguf_base(base: Path) -> None:
                         f"a GGUF supports {', '.join(supported)}; pass a model of one of those")
 
 
-def base_folder(cfg: FinetuneConfig, run: Path, reuse: bool) -> Path:
+def base_folder(base: Path, run: Path, reuse: bool) -> Path:
     """The base as a float transformers folder with its tokenizer: the base itself, or a
     GGUF dequantized into run/base (a model loaded from a GGUF stays marked quantized in
     transformers and cannot be saved or merged, so its weights move into a plain one)."""
-    base = Path(cfg.base)
-    if (base / "config.json").is_file() and (base / "tokenizer.json").is_file():
+    if (base / "config.json").is_file() and any((base / name).is_file() for name in TOKENIZER_FILES):
         return base
     if base.suffix != ".gguf" or not base.is_file():
         raise CoveError(f"base {base} is neither a transformers checkpoint folder nor a .gguf file: pass one of those")
@@ -153,17 +152,23 @@ def base_folder(cfg: FinetuneConfig, run: Path, reuse: bool) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from convert.hparams import gemma3_query_scalar
+    from convert.tokenizer import save_gguf_vocab
+
     loaded = AutoModelForCausalLM.from_pretrained(str(base.parent), gguf_file=base.name, dtype=torch.float32)
     config = loaded.config
     if hasattr(config, "quantization_config"):
         del config.quantization_config
     config.architectures = [type(loaded).__name__]
+    if config.model_type == "gemma3_text":  # transformers' GGUF loader leaves its own default (256)
+        config.query_pre_attn_scalar = gemma3_query_scalar(config.to_dict())
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(loaded.state_dict())
     tmp = run / ".base.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     plain.save_pretrained(tmp)
     AutoTokenizer.from_pretrained(str(base.parent), gguf_file=base.name).save_pretrained(str(tmp))
+    save_gguf_vocab(base, tmp)  # the converted result gets the base's vocabulary back, key for key
     shutil.rmtree(out, ignore_errors=True)
     os.replace(tmp, out)
     return out
@@ -224,7 +229,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, log: Callable[[str], Non
     run = cfg.out
     run.mkdir(parents=True, exist_ok=True)
     say(f"base: {cfg.base}")
-    base = base_folder(cfg, run, reuse=resume)
+    base = base_folder(Path(cfg.base), run, reuse=resume)
     cfg = dataclasses.replace(cfg, tokenizer=str(base))
 
     # --- data: the user's code, plus general code to replay ------------------------------
