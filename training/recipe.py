@@ -23,6 +23,7 @@ from assistant import locations
 from assistant.atomic import write_atomic
 from assistant.errors import CoveError
 from training import sdists, shipped
+from training.commands.train import settings_of
 from training.corpus import STDLIB_EXCLUDED, CorpusEntry, default_corpus, manifest
 
 #: The shipped file's size limit (the repository's budget for the bundled model).
@@ -89,7 +90,8 @@ STAGES = ("all", "data", "train", "ship")
 
 
 def build(preset: str, out: Path, packages: bool, max_steps: int | None, device: str | None, install: bool,
-          from_scratch: bool = False, fetch: bool = True, stage: str = "all", minutes: float | None = None) -> Path | None:
+          from_scratch: bool = False, fetch: bool = True, stage: str = "all", minutes: float | None = None,
+          settings: dict | None = None) -> Path | None:
     """Run every step (or one stage); a run folder with checkpoints is resumed, so `make model`
     can be re-run after a stop.
 
@@ -104,7 +106,8 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
     from training.pretrain import pretrain
 
     out.mkdir(parents=True, exist_ok=True)
-    overrides = {"out_dir": str(out / "run"), "max_steps": max_steps, "device": device, "minutes": minutes}
+    overrides = {"out_dir": str(out / "run"), "max_steps": max_steps, "device": device, "minutes": minutes,
+                 **(settings or {})}
     prepared = out / "run" / "data" / "manifest.json"
     if stage in ("train", "ship") and prepared.is_file():
         data = json.loads(prepared.read_text())
@@ -230,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
                              "(cached; offline, the cached ones) (default: on)")
     parser.add_argument("--max-steps", type=int, help="override the preset's optimizer steps")
     parser.add_argument("--minutes", type=float, help="training time budget: the wsd schedule is sized to end inside it")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one of the preset's settings, e.g. --set compile=false (repeatable)")
     parser.add_argument("--stage", choices=STAGES, default="all",
                         help="run one part: data (corpus and shards), train (on prepared data, e.g. on a GPU "
                              "machine), ship (convert, quantize, verify, measure and install a trained run)")
@@ -240,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         build(args.preset, args.out, args.packages, args.max_steps, args.device, not args.no_install,
-              args.from_scratch, args.fetch, args.stage, args.minutes)
+              args.from_scratch, args.fetch, args.stage, args.minutes, settings_of(args.set))
     except CoveError as error:
         print(f"cove: error: {error}", file=sys.stderr)
         return 2

@@ -47,14 +47,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def overrides_of(args: argparse.Namespace) -> dict:
     """Settings given on the command line (None means not given)."""
+    values = {"out_dir": args.out, "max_steps": args.max_steps, "device": args.device}
+    if getattr(args, "no_progress", False):
+        values["progress"] = False
+    return values | settings_of(args.set)
+
+
+def settings_of(items: list[str]) -> dict:
+    """`--set KEY=VALUE` items as settings (VALUE read as TOML, else as a string)."""
     import tomllib
 
     from assistant.errors import CoveError
 
-    values = {"out_dir": args.out, "max_steps": args.max_steps, "device": args.device}
-    if getattr(args, "no_progress", False):
-        values["progress"] = False
-    for item in args.set:
+    values = {}
+    for item in items:
         key, sep, raw = item.partition("=")
         if not sep:
             raise CoveError(f"--set {item!r} needs KEY=VALUE, e.g. --set lr=3e-4")
