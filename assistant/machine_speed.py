@@ -3,7 +3,7 @@
 Generating a token on a CPU reads every weight once, so its time grows with the model
 file's size: the speed of a model not yet downloaded is this machine's time per token
 per gigabyte times its size. That figure is measured on random-weight probes of about
-170-190 MB, one per quantization (assistant/probe_model.py: Q8_0, and Q4_K for the
+320 MB, one per quantization (assistant/probe_model.py: Q8_0, and Q4_K for the
 K-quants, whose blocks cost more work per byte), through the same llama.cpp build and
 thread count the engine uses: the bundled model (6 MB) spends its per-token time on
 llama.cpp's fixed work, not on weights, and scaling it by size would be off many times
@@ -35,7 +35,7 @@ GB = 10**9
 #: median of each round, and the fastest round is kept.
 ROUNDS, ROUND_TOKENS = 3, 8
 #: Bump when the probes or the measurement change, so remembered figures are re-measured.
-METHOD = 2
+METHOD = 3
 
 
 @dataclass(frozen=True)

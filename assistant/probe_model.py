@@ -5,10 +5,12 @@ Generating a token reads every weight once, so a machine's speed per gigabyte of
 can only be seen on a model whose weights, not llama.cpp's fixed per-token work, take
 most of the time: the bundled model (6 MB) is far too small for that. The probe has the
 shape of a small real model (grouped-query attention, a SwiGLU MLP 2.75 times as wide,
-an untied 32,000-token vocabulary) and is ~190 MB in Q8_0 or ~165 MB in Q4_K, the two
-quantizations of the catalogue (Q4_K_M is mostly Q4_K). Its weights are random bytes
-under fixed small block scales: llama.cpp does the same work for any values, and nothing
-reads its output.
+a 32,000-token vocabulary) and is ~320 MB in Q8_0 or in Q4_K, the two quantizations of
+the catalogue (Q4_K_M is mostly Q4_K). Its embedding is tied to the output layer, as in
+Qwen2.5-Coder's small models and Gemma, so every byte of the file is read per token (an
+untied embedding is only read one row at a time). Its weights are random bytes under
+fixed small block scales: llama.cpp does the same work for any values, and nothing reads
+its output.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class ProbeShape:
     heads: int = 16
     kv_heads: int = 4
     vocab: int = 32000
+    #: No separate output layer: llama.cpp uses the token embedding as the output layer.
+    tied: bool = True
 
     def __post_init__(self) -> None:
         if self.quant not in BLOCKS:
@@ -48,7 +52,8 @@ class ProbeShape:
                      ("ffn_gate", (self.ffn, self.hidden)), ("ffn_up", (self.ffn, self.hidden)),
                      ("ffn_down", (self.hidden, self.ffn))]
         layers = [(f"blk.{i}.{name}.weight", shape) for i in range(self.layers) for name, shape in per_layer]
-        return [("token_embd.weight", (self.vocab, self.hidden)), *layers, ("output.weight", (self.vocab, self.hidden))]
+        output = [] if self.tied else [("output.weight", (self.vocab, self.hidden))]
+        return [("token_embd.weight", (self.vocab, self.hidden)), *layers, *output]
 
     @property
     def weight_bytes(self) -> int:
@@ -58,7 +63,7 @@ class ProbeShape:
 
 #: The probes measured: one per quantization, each large enough that reading weights
 #: dominates a token's time.
-PROBES = {"Q8_0": ProbeShape(), "Q4_K": ProbeShape(quant="Q4_K", layers=20)}
+PROBES = {"Q8_0": ProbeShape(layers=24), "Q4_K": ProbeShape(quant="Q4_K", layers=48)}
 
 
 def write_probe(path: Path, shape: ProbeShape = ProbeShape(), seed: int = 0) -> None:

@@ -10,7 +10,7 @@ fastest of a few rounds. Run under the shared lock: other programs only add time
     .venv/bin/python benchmarks/speed_estimate.py [--threads 2] [--qwen-shape] [--model PATH[=QUANT] ...]
 
 --qwen-shape adds a random-weight Q8_0 model of Qwen2.5-Coder 0.5B's shape (the
-catalogue's smallest; untied output layer, so ~0.67 GB); QUANT is the model's main
+catalogue's smallest, 0.53 GB: tied embeddings, as in the real one); QUANT is the model's main
 quantization tag (default Q8_0; `Q4_K_M` and other K-quants use the K-quant figure).
 """
 
