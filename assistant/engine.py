@@ -302,24 +302,25 @@ class Engine:
         """The answer's text as it is generated, `stats` filled in on the way; `allowed`:
         the first token's choices (token healing). `watch` times the stages: `prompt`
         (laying the prompt out, tokenizing it, waiting for the model), `kv_reuse` (matching
-        it against the KV cache, evaluating the tokens between kept runs), `first_token`
+        it against the KV cache, evaluating the tokens between kept runs or, for a request
+        that can be stopped, the prompt in steps), `first_token`
         (the last prompt token's evaluation and the first sample) and `generation`."""
         with self.lock:
             watch.lap("prompt")
             started = time.perf_counter()
             deadline = None  # from the first token: the budget bounds generation, never the prompt
             line_done = False  # and never cuts the answer's first line (llama-server's t_max_predict_ms)
-            reuse = kv_reuse.prepare(self._llama, prompt)
-            stats.evaluated_tokens, stats.prefix_tokens, stats.shifted_tokens = dataclasses.astuple(reuse)
+            reuse = kv_reuse.prepare(self._llama, prompt, should_cancel=should_cancel)
+            stats.evaluated_tokens, stats.prefix_tokens, stats.shifted_tokens = reuse.evaluated, reuse.prefix, reuse.shifted
             stats.cached_tokens = reuse.prefix + reuse.shifted
             watch.lap("kv_reuse")
             decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
             scanner = StopScanner(stop)
             first_token_at = None
             tokens = self._tokens(prompt, sampling, allowed)
-            stats.stop_reason = "max_tokens"
+            stats.stop_reason = "cancelled" if reuse.cancelled else "max_tokens"
             try:
-                for token, logprob in tokens:
+                for token, logprob in () if reuse.cancelled else tokens:
                     if first_token_at is None:
                         first_token_at = time.perf_counter()
                         watch.lap("first_token")

@@ -29,6 +29,12 @@ tests/test_kv_reuse.py bounds the difference from a cold evaluation.
 
 Caches that cannot shift (sliding-window attention as in Gemma 3, recurrent models)
 keep the prefix-only rule of `Llama.generate`.
+
+A request that can be stopped (`should_cancel`) has its prompt evaluated here in steps
+of `STEP` tokens, asked between steps whether it is still wanted: one `llama_decode`
+cannot be interrupted, and a warm-up or a speculative completion evaluating hundreds of
+prompt tokens in one batch held the model for seconds while the user's next keystroke
+waited behind it.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 #: Shortest run of cached tokens kept at a new position. Speed sets no floor: a run costs
 #: two metadata updates and its share of one K-shift pass at the next decode, far less
@@ -47,6 +53,11 @@ from typing import Iterator, Sequence
 MIN_RUN = 4
 #: Runs kept per request; each is parked in a sequence of its own (llama.cpp allows 256).
 MAX_RUNS = 32
+#: Prompt tokens evaluated between two checks of whether a request is still wanted: the
+#: longest a newer request waits for an older one's prompt. Smaller steps cost batch
+#: efficiency: a cold 538-token prompt of a 0.5B-shaped Q8_0 model took 3.17 s in steps of
+#: 32 against 2.98 s in one batch on 1 thread here (+6%; docs/BENCHMARKS.md, issue 23).
+STEP = 32
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,8 @@ class Reuse:
     prefix: int = 0
     #: Kept and moved to new positions.
     shifted: int = 0
+    #: Stopped between steps: the cache holds only part of the prompt, and nothing is to be generated.
+    cancelled: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,9 +82,11 @@ class Run:
     length: int
 
 
-def prepare(llama: object, prompt: Sequence[int], min_run: int = MIN_RUN) -> Reuse:
+def prepare(llama: object, prompt: Sequence[int], min_run: int = MIN_RUN,
+            should_cancel: Callable[[], bool] | None = None) -> Reuse:
     """Fill the KV cache of `llama` (a `llama_cpp.Llama`) for `prompt` as cheaply as it
-    can, so that `llama.generate(prompt)` evaluates at most the last token."""
+    can, so that `llama.generate(prompt)` evaluates at most the last token; with
+    `should_cancel`, in steps of `STEP` tokens, stopping when it says so (`Reuse.cancelled`)."""
     import llama_cpp
 
     prompt = list(prompt)
@@ -82,17 +97,19 @@ def prepare(llama: object, prompt: Sequence[int], min_run: int = MIN_RUN) -> Reu
     target = prompt[:-1]  # `generate` always evaluates the last token itself
     prefix = min(prefix, len(target))
     memory = llama_cpp.llama_get_memory(llama._ctx.ctx)
-    runs = plan(cached, target, prefix, min_run) if llama_cpp.llama_memory_can_shift(memory) else []
-    if not runs:
+    can_shift = llama_cpp.llama_memory_can_shift(memory)
+    runs = plan(cached, target, prefix, min_run) if can_shift else []
+    stepped = should_cancel is not None and can_shift and len(target) - prefix > STEP
+    if not runs and not stepped:
         return Reuse(evaluated=len(prompt) - prefix, prefix=prefix)  # what `generate` does alone
     try:
-        _rebuild(llama, memory, target, prefix, runs)
+        done = _rebuild(llama, memory, target, prefix, runs, should_cancel)
     except RuntimeError:
         llama_cpp.llama_memory_clear(memory, False)
         llama.reset()
         return Reuse(evaluated=len(prompt))
     shifted = sum(run.length for run in runs)
-    return Reuse(evaluated=len(prompt) - prefix - shifted, prefix=prefix, shifted=shifted)
+    return Reuse(evaluated=len(prompt) - prefix - shifted, prefix=prefix, shifted=shifted, cancelled=not done)
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -117,9 +134,12 @@ def plan(cached: Sequence[int], target: Sequence[int], prefix: int, min_run: int
     return runs
 
 
-def _rebuild(llama: object, memory: object, target: list[int], prefix: int, runs: list[Run]) -> None:
+def _rebuild(llama: object, memory: object, target: list[int], prefix: int, runs: list[Run],
+             should_cancel: Callable[[], bool] | None = None) -> bool:
     """Make sequence 0 hold `target` at positions 0..len-1: the prefix stays, each run is
-    parked in sequence k, shifted and copied back, the tokens between are decoded."""
+    parked in sequence k, shifted and copied back, the tokens between are decoded. False
+    when `should_cancel` stopped it: sequence 0 then holds the target up to where it got
+    (a run is placed only after the tokens before it), and the bookkeeping says so."""
     import llama_cpp
 
     for k, run in enumerate(runs, start=1):
@@ -127,20 +147,25 @@ def _rebuild(llama: object, memory: object, target: list[int], prefix: int, runs
     llama_cpp.llama_memory_seq_rm(memory, 0, prefix, -1)
     llama.n_tokens = prefix
     llama._requires_eval = True
+    step = llama.n_batch if should_cancel is None else min(llama.n_batch, STEP)
+    position = prefix
     try:
         with _batch(llama.n_batch) as batch:
-            position = prefix
-            for k, run in enumerate(runs, start=1):
-                _decode(llama, batch, target[position:run.start], position)
-                llama_cpp.llama_memory_seq_add(memory, k, run.source, run.source + run.length, run.start - run.source)
-                llama_cpp.llama_memory_seq_cp(memory, k, 0, run.start, run.start + run.length)
-                position = run.start + run.length
-            _decode(llama, batch, target[position:], position)
+            for k, run in enumerate([*runs, Run(len(target), 0, 0)], start=1):  # the last: the tokens after the runs
+                position = _decode(llama, batch, target[:run.start], position, step, should_cancel)
+                if position < run.start:
+                    return False
+                if run.length:
+                    llama_cpp.llama_memory_seq_add(memory, k, run.source, run.source + run.length,
+                                                   run.start - run.source)
+                    llama_cpp.llama_memory_seq_cp(memory, k, 0, run.start, run.start + run.length)
+                    position = run.start + run.length
     finally:
         for k in range(1, len(runs) + 1):
             llama_cpp.llama_memory_seq_rm(memory, k, -1, -1)
-    llama.input_ids[:len(target)] = target
-    llama.n_tokens = len(target)
+        llama.input_ids[:position] = target[:position]
+        llama.n_tokens = position
+    return True
 
 
 @contextlib.contextmanager
@@ -154,19 +179,25 @@ def _batch(capacity: int) -> Iterator[object]:
         llama_cpp.llama_batch_free(batch)
 
 
-def _decode(llama: object, batch: object, tokens: list[int], position: int) -> None:
-    """Evaluate `tokens` in sequence 0 at `position` onwards, no logits (the last prompt
-    token, evaluated by `generate`, produces those)."""
+def _decode(llama: object, batch: object, target: list[int], position: int, step: int,
+            should_cancel: Callable[[], bool] | None) -> int:
+    """Evaluate `target[position:]` in sequence 0, `step` tokens per decode, no logits (the
+    last prompt token, evaluated by `generate`, produces those); where it got: the end, or
+    less when `should_cancel` said stop between steps."""
     import llama_cpp
 
-    for offset in range(0, len(tokens), llama.n_batch):
-        chunk = tokens[offset:offset + llama.n_batch]
+    while position < len(target):
+        if should_cancel is not None and should_cancel():
+            return position
+        chunk = target[position:position + step]
         batch.n_tokens = len(chunk)
         for i, token in enumerate(chunk):
             batch.token[i] = token
-            batch.pos[i] = position + offset + i
+            batch.pos[i] = position + i
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = 0
             batch.logits[i] = False
         if llama_cpp.llama_decode(llama._ctx.ctx, batch) != 0:
             raise RuntimeError("llama_decode failed while rebuilding the KV cache")
+        position += len(chunk)
+    return position

@@ -15,8 +15,8 @@ cursor down and the warm-up it triggers ended; its duration is reported), and th
 completions the time budget cut before their first line ended; for Cove, where each
 keystroke's time went (the stages of `cove.status`, assistant/stopwatch.py, and the rest of
 the round trip as `transport`) against the floor of decoding alone: the prompt batch plus
-the generated tokens at the engine's per-token cost. That cost is measured first, in the same
-run, against llama-server's on the same model and threads (benchmarks/token_speed.py).
+the generated tokens at the keystroke's per-token time. First, in the same run, the engine's
+per-token time against llama-server's on the same model and threads (benchmarks/token_speed.py).
 The model (default) has Qwen2.5-Coder-0.5B's
 shape with random weights, converted and quantized Q8_0 by Cove (benchmarks/lsp_model.py);
 `--model` runs another GGUF (the bundled one, for the no-regression check). Cove runs
@@ -218,23 +218,32 @@ class Server:
         self.vocab.close()
 
 
-def stage_figures(rows: list[tuple[float, dict]], ms_per_token: float | None) -> dict:
-    """Where Cove's keystrokes went, p50 per stage over the model-served ones; `transport`:
-    the round trip less the server's stages (JSON-RPC both ways, pipes, pygls). With the
-    engine's per-token cost, the floor of decoding alone per keystroke (prompt batch, counted
-    at one token's cost per token, plus the generated tokens) and how far above it they were."""
+def stage_figures(rows: list[tuple[float, dict]]) -> dict:
+    """Where Cove's keystrokes went: p50 per stage over the model-served ones; `transport`,
+    the round trip less the server's stages (JSON-RPC both ways, pipes, pygls); `outside
+    decoding`, the round trip less the engine's three decoding stages; and the distance to
+    the floor of decoding alone (issue 23): the prompt batch plus the generated tokens, each
+    at the keystroke's own per-token time (its generation stage over the tokens decoded in
+    it), the batch counted at one token's time per token."""
     stages = list(dict.fromkeys(stage for _, record in rows for stage in record["stages"]))
     found: dict = {"stages_p50_ms": {stage: round(percentile([record["stages"].get(stage, 0.0) for _, record in rows],
                                                              0.5), 2) for stage in stages}}
     found["transport_p50_ms"] = percentile([ms - sum(record["stages"].values()) for ms, record in rows], 0.5)
-    if ms_per_token is not None:
-        floors = [(ms, ms_per_token * (record["evaluated"] + record["generated_tokens"])) for ms, record in rows]
+    decoding = ("kv_reuse", "first_token", "generation")
+    found["outside_decoding_p50_ms"] = percentile(
+        [ms - sum(record["stages"].get(stage, 0.0) for stage in decoding) for ms, record in rows], 0.5)
+    timed = [(ms, record) for ms, record in rows if record["generated_tokens"] > 1]
+    if timed:
+        floors = [(ms, record["stages"]["generation"] / (record["generated_tokens"] - 1)
+                   * (record["evaluated"] + record["generated_tokens"])) for ms, record in timed]
+        found["per_token_p50_ms"] = percentile(
+            [record["stages"]["generation"] / (record["generated_tokens"] - 1) for _, record in timed], 0.5)
         found["decoding_floor_p50_ms"] = percentile([floor for _, floor in floors], 0.5)
         found["above_floor_p50_ms"] = percentile([ms - floor for ms, floor in floors], 0.5)
     return found
 
 
-async def replay(backend: Cove | Server, count: int, ms_per_token: float | None = None) -> dict:
+async def replay(backend: Cove | Server, count: int) -> dict:
     """Open the file, complete where typing starts, then type; the rows of every request."""
     text, offset, changes = keystrokes(stdlib_file(FILE).read_text(), count)
     await backend.start()
@@ -250,13 +259,12 @@ async def replay(backend: Cove | Server, count: int, ms_per_token: float | None 
             print(json.dumps({"change": inserted, "ms": round(rows[-1][0]), **rows[-1][1]}), file=sys.stderr, flush=True)
     finally:
         await backend.stop()
-    return {**figures(first, rows, ms_per_token), "warm_up_ms": warm_up_ms}
+    return {**figures(first, rows), "warm_up_ms": warm_up_ms}
 
 
-def figures(first: tuple[float, dict, str], rows: list[tuple[float, dict, str]],
-            ms_per_token: float | None = None) -> dict:
+def figures(first: tuple[float, dict, str], rows: list[tuple[float, dict, str]]) -> dict:
     model_rows = [(ms, record) for ms, record, _ in rows if record["served_from"] in COMPUTED]
-    stages = stage_figures(model_rows, ms_per_token) if model_rows and "stages" in model_rows[0][1] else {}
+    stages = stage_figures(model_rows) if model_rows and "stages" in model_rows[0][1] else {}
     latencies = [ms for ms, _, _ in rows]
     warm_p50 = percentile(latencies, 0.5)
     cut = [text for _, record, text in rows + [first] if record["stop_reason"] == "time" and "\n" not in text]
@@ -290,7 +298,7 @@ def main() -> None:
                              "build crashes on quantized weights on some AMX CPUs")
     parser.add_argument("--max-tokens", type=int, default=16, help="most tokens generated per keystroke, both sides")
     parser.add_argument("--no-per-token", action="store_true",
-                        help="skip the per-token comparison of the engine and llama-server (and the decoding floor)")
+                        help="skip the per-token comparison of the engine and llama-server")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     model = args.model or build_model(args.work, QWEN_05B_SHAPE, "qwen05b-shape")
@@ -302,8 +310,7 @@ def main() -> None:
     for order in args.orders.split(","):
         for name in args.backends.split(","):
             backend = makers[name](model, order, args.no_repack, args.max_tokens)
-            results[f"{name} {order}"] = asyncio.run(replay(backend, args.keystrokes,
-                                                            speed["cove"]["ms_per_token"] if speed else None))
+            results[f"{name} {order}"] = asyncio.run(replay(backend, args.keystrokes))
             print(f"{name} {order}: {json.dumps(results[f'{name} {order}'])}", file=sys.stderr, flush=True)
     summary = {"model": f"{model.name} ({model.stat().st_size / 1e6:.0f} MB)", "machine": platform.processor()
                or platform.machine(), "cpus": os.cpu_count(), "threads": THREADS, "date": time.strftime("%Y-%m-%d"),

@@ -180,6 +180,33 @@ def test_a_changed_context_chunk_keeps_the_prompt_behind_it(engine, tiny_gguf):
         cold.close()
 
 
+def test_a_request_that_can_be_stopped_is_stopped_between_prompt_steps(engine, tiny_gguf):
+    """A cold prompt goes in steps of STEP tokens; told to stop after two, the cache holds
+    those and says so, and the next request goes on from there, close to a cold evaluation."""
+    prefix, suffix = source_window()
+    prompt = engine.encode(engine.fim.layout(prefix, suffix))
+    engine._llama.reset()
+    asked = []
+    reuse = kv_reuse.prepare(engine._llama, prompt, should_cancel=lambda: asked.append(1) or len(asked) > 2)
+    assert reuse.cancelled and engine._llama.n_tokens == 2 * kv_reuse.STEP
+    assert engine._llama._input_ids.tolist() == prompt[:2 * kv_reuse.STEP]
+    reuse, warm = warm_logits(engine._llama, prompt)
+    assert not reuse.cancelled and reuse.prefix == 2 * kv_reuse.STEP
+    cold = load(tiny_gguf)
+    try:
+        assert_close_to_cold(warm, cold_logits(cold._llama, prompt))
+    finally:
+        cold.close()
+
+
+def test_a_stopped_prompt_generates_nothing(engine):
+    prefix, suffix = source_window()
+    engine._llama.reset()
+    generation = engine.infill(prefix, suffix, stop=StopRules(max_tokens=4), should_cancel=lambda: True)
+    assert generation.result() == ""
+    assert generation.stats.stop_reason == "cancelled" and generation.stats.generated_tokens == 0
+
+
 def test_without_shifting_only_the_prefix_is_kept(engine, monkeypatch):
     import llama_cpp
 
