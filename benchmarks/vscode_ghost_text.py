@@ -66,6 +66,7 @@ def main() -> None:
     workspace.mkdir(parents=True, exist_ok=True)
     name = Path(args.file).name
     (workspace / name).write_text("\n".join(lines[: args.line]) + "\n" + indent)
+    code_server.link_server(workspace)
 
     vsix = code_server.build()
     settings = {**code_server.base_settings(out / "acceptance.sqlite3"), "cove.minConfidence": args.min_confidence}

@@ -48,8 +48,18 @@ def build() -> Path:
     return EXTENSION / f"cove-{version}.vsix"
 
 
+def link_server(workspace: Path) -> Path:
+    """This interpreter's `cove` as the workspace's `.venv/bin/cove`, where the extension
+    looks when `cove.path` is unset."""
+    link = workspace / ".venv" / "bin" / "cove"
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.unlink(missing_ok=True)
+    link.symlink_to(Path(sys.executable).parent / "cove")
+    return link
+
+
 def base_settings(acceptance_file: Path) -> dict:
-    """User settings for a quiet, offline VS Code whose Cove uses this interpreter's `cove`."""
+    """User settings for a quiet, offline VS Code (its Cove finds the server by itself)."""
     return {
         "workbench.startupEditor": "none",
         "workbench.tips.enabled": False,
@@ -63,7 +73,6 @@ def base_settings(acceptance_file: Path) -> dict:
         # VS Code's own word suggestions open the suggest widget while a word is typed, and
         # an open widget takes Tab (docs/EDITORS.md): off, so that Tab goes to the ghost text.
         "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"},
-        "cove.path": str(Path(sys.executable).parent / "cove"),
         "cove.acceptanceFile": str(acceptance_file),
     }
 

@@ -53,6 +53,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict:
     workspace = folder / "project"
     workspace.mkdir()
     (workspace / "paths.py").write_text(SOURCE)
+    server_link = code_server.link_server(workspace)
     acceptance = folder / "acceptance.sqlite3"
     settings = code_server.base_settings(acceptance)
     env = {**os.environ, "COVE_CONFIG": os.devnull}
@@ -65,7 +66,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict:
     stats = subprocess.run([sys.executable, "-m", "assistant", "stats", "--json", "--db", str(acceptance)],
                            capture_output=True, text=True, check=True)
     return {"seen": seen, "saved": (workspace / "paths.py").read_text(), "stats": json.loads(stats.stdout),
-            "log": server.extension_log(), "folder": folder}
+            "log": server.extension_log(), "folder": folder, "server": server_link}
 
 
 def test_settings_mirror_the_servers_names_and_defaults():
@@ -75,6 +76,12 @@ def test_settings_mirror_the_servers_names_and_defaults():
     server = {camel(field.name): field.default for field in dataclasses.fields(Settings)
               if camel(field.name) not in NOT_MIRRORED}
     assert mirrored == server
+
+
+@pytest.mark.slow
+@browser
+def test_the_server_is_found_in_the_workspaces_virtualenv(session: dict):
+    assert f"starting {session['server']} lsp" in session["log"]
 
 
 @pytest.mark.slow
