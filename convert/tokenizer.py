@@ -7,8 +7,8 @@ can name exactly; anything else is an error, because a silent fallback gives a m
 that tokenizes differently from how it was trained.
 
 A folder dequantized from a GGUF (`cove finetune --base MODEL.gguf`) carries the GGUF's own
-vocabulary in `tokenizer.gguf` (its `tokenizer.*` keys, no tensors): that is copied key for
-key, so the fine-tuned model tokenizes exactly as its base. The `tokenizer.json` that
+vocabulary in `tokenizer.gguf` (its metadata, no tensors): the `tokenizer.*` keys are copied
+key for key, so the fine-tuned model tokenizes exactly as its base. The `tokenizer.json` that
 transformers' GGUF loader writes beside it serves training only; converted, it would give
 another vocabulary type (Gemma 3's SentencePiece scores become a BPE).
 
@@ -295,17 +295,17 @@ def write_vocab(writer: gguf.GGUFWriter, vocab: Vocab) -> None:
 
 
 def save_gguf_vocab(source: Path, folder: Path) -> Path:
-    """Keep the vocabulary of the GGUF at `source` as `folder`/tokenizer.gguf."""
+    """Keep the vocabulary of the GGUF at `source` as `folder`/tokenizer.gguf: its metadata
+    without tensors, which llama.cpp loads `vocab_only` to tokenize as the base does."""
     from assistant.atomic import atomic_path
-    from assistant.gguf_file import gguf_architecture
 
-    fields = read_fields(source, TOKENIZER_KEYS)
+    fields = read_fields(source, "")
     if f"{TOKENIZER_KEYS}ggml.tokens" not in fields:
         raise CoveError(f"{source} has no vocabulary (tokenizer.ggml.tokens): it cannot be fine-tuned")
+    architecture = fields.pop(gguf.Keys.General.ARCHITECTURE).value
     destination = folder / GGUF_VOCAB
     with atomic_path(destination) as temp:
-        writer = gguf.GGUFWriter(temp, gguf_architecture(source))
-        writer.add_type(gguf.GGUFType.MODEL)
+        writer = gguf.GGUFWriter(temp, architecture)
         write_vocab_fields(writer, fields)
         writer.write_header_to_file()
         writer.write_kv_data_to_file()
@@ -324,7 +324,7 @@ def vocab_size_of(fields: dict[str, Field]) -> int:
 
 
 def write_vocab_fields(writer: gguf.GGUFWriter, fields: dict[str, Field]) -> None:
-    """Add `tokenizer.*` keys read by `read_fields` to `writer`, key for key."""
+    """Add keys read by `read_fields` to `writer`, key for key."""
     for key, field in fields.items():
         kind = gguf.GGUFValueType(field.value_type)
         sub = gguf.GGUFValueType(field.item_type) if field.item_type is not None else None

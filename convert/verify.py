@@ -1,7 +1,10 @@
 """Proof that a GGUF matches its transformers source: same tokens, close logits.
 
 Tokenization is compared on real files with special tokens disabled on both sides, as
-the editor tokenizes user text, and must be identical. For transformers that takes
+the editor tokenizes user text, and must be identical: with transformers' tokenizer, or,
+for a folder dequantized from a GGUF, with that GGUF's own vocabulary in llama.cpp
+(transformers' reading of a GGUF vocabulary is only close: Gemma 3's differs from
+llama.cpp's somewhere in 13 of 40 standard-library files). For transformers that takes
 `split_special_tokens=True`: `add_special_tokens=False` alone still turns a literal
 `<sep>` in a file (a regex group name, say) into the control token. Logits are compared on one token
 sequence evaluated by both models, with llama.cpp's KV cache in f32 so that only the
@@ -20,7 +23,7 @@ import numpy as np
 from assistant.errors import CoveError
 from assistant.gguf_file import gguf_architecture, gguf_header
 from convert.checkpoint import Checkpoint
-from convert.tokenizer import load_transformers_tokenizer
+from convert.tokenizer import GGUF_VOCAB, load_transformers_tokenizer
 
 FT = gguf.LlamaFileType
 #: File suffixes read as sample source files when a folder is given.
@@ -151,18 +154,27 @@ def sample_files(paths: Iterable[Path], limit: int) -> dict[str, str]:
     return found
 
 
-def compare_tokens(hf_tokenizer, llama, texts: dict[str, str]) -> TokenReport:
-    """Tokenize every text with both, special tokens disabled; record where they differ."""
+def compare_tokens(reference, llama, texts: dict[str, str]) -> TokenReport:
+    """Tokenize every text with both, special tokens disabled; record where they differ.
+    `reference` is a transformers tokenizer, or a llama-cpp-python model (the vocabulary
+    of a GGUF base, which a model fine-tuned from it must reproduce)."""
+    import llama_cpp
+
     report = TokenReport()
     for name, text in texts.items():
-        expected = hf_tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
-        actual = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        expected = _llama_ids(reference, text) if isinstance(reference, llama_cpp.Llama) \
+            else reference(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        actual = _llama_ids(llama, text)
         report.files += 1
         report.tokens += len(expected)
         if expected != actual:
             first = next((i for i, (a, b) in enumerate(zip(expected, actual)) if a != b), min(len(expected), len(actual)))
             report.mismatches.append((name, first))
     return report
+
+
+def _llama_ids(llama, text: str) -> list[int]:
+    return llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
 
 def logits_ids(hf_tokenizer, texts: Iterable[str], count: int) -> list[int]:
@@ -213,8 +225,9 @@ def compare_logits(expected: np.ndarray, actual: np.ndarray) -> LogitsReport:
     )
 
 
-def load_llama(path: Path, n_ctx: int, lora: Path | None = None):
-    """A llama-cpp-python model that keeps every position's logits and an f32 KV cache."""
+def load_llama(path: Path, n_ctx: int, lora: Path | None = None, vocab_only: bool = False):
+    """A llama-cpp-python model that keeps every position's logits and an f32 KV cache
+    (only the vocabulary with `vocab_only`, e.g. of a GGUF without tensors)."""
     import llama_cpp
 
     if not path.is_file():
@@ -223,6 +236,7 @@ def load_llama(path: Path, n_ctx: int, lora: Path | None = None):
         return llama_cpp.Llama(
             model_path=str(path), n_ctx=n_ctx, logits_all=True, verbose=False, seed=0,
             type_k=GGML_TYPE_F32, type_v=GGML_TYPE_F32, lora_path=str(lora) if lora else None,
+            vocab_only=vocab_only,
         )
     except (ValueError, RuntimeError) as error:
         raise CoveError(f"llama.cpp cannot load {path} ({error}): convert it again") from None
@@ -242,7 +256,11 @@ def verify(source: Path, model_path: Path, samples: dict[str, str], logits_token
     Checkpoint.open(source)  # a folder that is not a checkpoint fails here, in one line
     tokenizer = load_transformers_tokenizer(source)
     llama = load_llama(model_path, n_ctx=max(logits_tokens, 64))
-    tokens = compare_tokens(tokenizer, llama, samples)
+    kept = source / GGUF_VOCAB  # a folder dequantized from a GGUF: its tokens are the reference
+    reference = load_llama(kept, n_ctx=64, vocab_only=True) if kept.is_file() else tokenizer
+    tokens = compare_tokens(reference, llama, samples)
+    if reference is not tokenizer:
+        reference.close()
     ids = logits_ids(tokenizer, samples.values(), logits_tokens)
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32)
     logits = compare_logits(logits_of_transformers(model, ids), logits_of_llama(llama, ids))

@@ -145,3 +145,17 @@ def test_resumed_finetune_replays_the_same_losses(tmp_path, finetuned, tiny_mode
     again = [r["loss"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl", "train")]
     torch.testing.assert_close(torch.tensor(again), torch.tensor(first))
     assert json.loads((tmp_path / "run" / "report.json").read_text())["before"] == json.loads((run / "report.json").read_text())["before"]
+
+
+def test_the_default_base_is_the_model_cove_uses_in_the_repository(tmp_path, tiny_gguf, monkeypatch):
+    from assistant import locations
+    from assistant.registry import register
+    from training.commands.finetune import default_base
+
+    monkeypatch.setenv("COVE_CONFIG", os.devnull)
+    monkeypatch.delenv("COVE_MODEL", raising=False)
+    repository = user_repo(tmp_path / "user")
+    assert default_base(str(repository)) == (locations.BUNDLED_MODEL, "bundled default model")
+    registered = register(repository, tiny_gguf, {})
+    base, reason = default_base(str(repository))
+    assert base == Path(registered.model) and reason.startswith("fine-tuned for repository")

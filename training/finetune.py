@@ -260,7 +260,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, log: Callable[[str], Non
             say("converting the base to GGUF to measure it as the editor runs it")
             from convert.export import export_gguf
 
-            base_gguf = export_gguf(base, run / "base.gguf", samples, cfg.quant).path
+            base_gguf = export_gguf(base, {cfg.quant: run / "base.gguf"}, samples).paths[cfg.quant]
         say("before: held-out loss and general code")
         figures = reports.general_figures(lm, user_val, general_val, cfg.seq_len, cfg.report_humaneval_tasks)
         editor, table, _, _ = reports.measure("before", base_gguf, tasks, with_auto=True, progress=cfg.progress)
@@ -320,7 +320,7 @@ def finish(cfg: FinetuneConfig, run: Path, model, method: str, lm: LoadedModel, 
     repositories = [Path(s).expanduser() for s in cfg.sources if Path(s).expanduser().is_dir()]
     name = f"{Path(cfg.base).stem}+{repositories[0].resolve().name}" if repositories else None
     say("converting, verifying and quantizing the adapted model")
-    gguf = export_gguf(folder, run / f"model-{cfg.quant.lower()}.gguf", samples, cfg.quant, name=name).path
+    gguf = export_gguf(folder, {cfg.quant: run / f"model-{cfg.quant.lower()}.gguf"}, samples, name=name).paths[cfg.quant]
     if method == "lora" and not cfg.merge:
         shutil.rmtree(folder)
     editor, table, best, gate = reports.measure("after", gguf, tasks, with_auto=False, progress=cfg.progress)

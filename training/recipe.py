@@ -141,23 +141,15 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
         if stage == "train":
             return None
     steps, val_loss = trained_steps(cfg.out)
-    from convert.model import convert_checkpoint
-    from convert.quantize import quantize
-    from convert.verify import sample_files, verify
+    from convert.export import export_gguf
+    from convert.verify import sample_files
 
     model_dir = cfg.out / "model"
-    f16 = out / "cove-default-f16.gguf"
-    convert_checkpoint(model_dir, f16, "f16", name="cove-default", license="MIT")
-    quantized = {}
-    for type_name in SHIPPED_TYPES:
-        target = out / f"cove-default-{type_name.lower()}.gguf"
-        quantize(f16, target, type_name, progress=False)
-        quantized[type_name] = target
     samples = sample_files([Path(s) for s in sources[:1]], limit=100)
-    verdict = verify(model_dir, f16, samples)
-    print("\n".join(verdict.lines()))
-    if not verdict.passed:
-        raise CoveError(f"{f16} does not match its checkpoint: see the verdict above")
+    exported = export_gguf(model_dir, {t: out / f"cove-default-{t.lower()}.gguf" for t in SHIPPED_TYPES}, samples,
+                           name="cove-default", license="MIT", f16=out / "cove-default-f16.gguf")
+    print("\n".join(exported.verdict))
+    quantized = exported.paths
     shipped_file = next((p for p in quantized.values() if p.stat().st_size <= MAX_SHIPPED_BYTES), None)
     if shipped_file is None:
         raise CoveError(f"no quantized model fits {MAX_SHIPPED_BYTES / 1e6:.0f} MB: pick a smaller preset")
@@ -169,7 +161,7 @@ def build(preset: str, out: Path, packages: bool, max_steps: int | None, device:
         "steps": steps,
         "val_loss": val_loss,
         "shipped": shipped_file.name,
-        "verify": verdict.lines(),
+        "verify": exported.verdict,
         "editor": editor,
         "corpus": corpus,
         "data": json.loads((cfg.out / "data" / "manifest.json").read_text()).get("counts", {}),
