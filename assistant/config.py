@@ -35,11 +35,12 @@ class EngineConfig:
     #: Tokens evaluated per llama.cpp batch when reading a prompt.
     n_batch: int = 512
     #: llama.cpp's fused attention kernel, which llama-server turns on wherever it runs (its
-    #: `--flash-attn auto`): a few percent less per generated token on a CPU (docs/BENCHMARKS.md,
-    #: issue 23), but on a CPU it accumulates in half precision, and a prompt reused from the
-    #: KV cache then differs from a cold one by up to 3% of the largest logit (Gemma 3 270M;
-    #: 0.1% without), enough to change greedy completions at near-ties. Off: the same request
-    #: gets the same completion whatever the cache held.
+    #: `--flash-attn auto`). On the 2-core CPU here it made no steady difference per token
+    #: (-4% to +9% across runs, docs/BENCHMARKS.md, issue 23), and on a CPU it accumulates in
+    #: half precision: a prompt reused from the KV cache then differs from a cold one by up to
+    #: 3% of the largest logit (Gemma 3 270M; 0.1% without), enough to change greedy
+    #: completions at near-ties. Off: the same request gets the same completion whatever the
+    #: cache held.
     flash_attn: bool = False
     #: Infill format: auto (detected from the model), codegen2, psm:FAMILY, spm:FAMILY or a template.
     fim_format: str = "auto"

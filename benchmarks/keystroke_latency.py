@@ -273,6 +273,9 @@ def figures(first: tuple[float, dict, str], rows: list[tuple[float, dict, str]])
         "served_from_model": len(model_rows),
         "p50_ms": warm_p50,
         "p95_ms": percentile(latencies, 0.95),
+        # the keystrokes the model answered (Cove serves some from its result cache; llama-server has none)
+        "model_p50_ms": percentile([ms for ms, _ in model_rows], 0.5),
+        "model_p95_ms": percentile([ms for ms, _ in model_rows], 0.95),
         "first_token_p50_ms": percentile([record["prompt_ms"] for _, record in model_rows], 0.5),
         "evaluated_tokens_mean": statistics.mean(record["evaluated"] for _, record in model_rows),
         "generated_tokens_mean": statistics.mean(record["generated_tokens"] for _, record in model_rows),
