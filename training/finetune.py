@@ -68,6 +68,9 @@ class FinetuneConfig(TrainConfig):
     lora_dropout: float = 0.1
     #: Which layers get adapters: attention, mlp or all-linear.
     lora_targets: str = "all-linear"
+    #: LoRA: the training loss's softmax covers only the tokens that occur in the training
+    #: data (training/vocab_subset.py); the frozen output layer then costs a fraction.
+    subset_loss: bool = True
     #: Share of every batch drawn from general code, against forgetting (0 disables replay).
     replay_share: float = 0.2
     #: General-code repositories to replay; empty uses the Python standard library.
@@ -174,14 +177,14 @@ def base_folder(base: Path, run: Path, reuse: bool) -> Path:
     return out
 
 
-def seconds_per_step(model, batches: Batches, cfg: FinetuneConfig, device) -> float:
+def seconds_per_step(model, batches: Batches, cfg: FinetuneConfig, device, loss=token_loss) -> float:
     """One optimizer step's forward and backward passes, timed after a first untimed one
     (allocation); the gradients are dropped."""
     accum = cfg.global_batch // cfg.micro_batch
 
     def passes() -> None:
         for micro in range(accum):
-            token_loss(model, to_device(batches.micro_batch(0, micro, cfg.micro_batch), device), batches.pad_id).backward()
+            loss(model, to_device(batches.micro_batch(0, micro, cfg.micro_batch), device), batches.pad_id).backward()
 
     passes()
     began = time.perf_counter()
@@ -269,11 +272,19 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, log: Callable[[str], Non
 
     # --- training ------------------------------------------------------------------------
     model, method = trainable(lm.model, cfg, say)
+    loss = token_loss
+    if method == "lora" and cfg.subset_loss:
+        from training.vocab_subset import SubsetLoss, seen_ids
+
+        vocab = lm.model.get_output_embeddings().weight.shape[0]
+        ids = seen_ids([stream.rows for stream in streams], vocab)
+        loss = SubsetLoss(ids, vocab)
+        say(f"loss over the {len(ids):,} of {vocab:,} tokens that occur in the training data")
     schedule_file = run / "schedule.json"
     if resume and schedule_file.is_file():
         cfg = dataclasses.replace(cfg, **json.loads(schedule_file.read_text()))
     else:
-        step_s = seconds_per_step(model, batches, cfg, dist.device) if cfg.minutes else None
+        step_s = seconds_per_step(model, batches, cfg, dist.device, loss) if cfg.minutes else None
         cfg = sized(cfg, len(user_stream.rows), user_stream.per_batch, step_s)
         write_atomic(schedule_file, json.dumps({"max_steps": cfg.max_steps, "warmup_steps": cfg.warmup_steps}) + "\n")
     if dist.main:
@@ -282,7 +293,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, log: Callable[[str], Non
         + (f", at most {cfg.minutes:g} minutes" if cfg.minutes else ""))
     deadline = time.monotonic() + cfg.minutes * 60 if cfg.minutes else math.inf
     result = fit(model, cfg, batches, val_rows, dist, resume=resume, log=say,
-                 should_stop=lambda: time.monotonic() >= deadline)
+                 should_stop=lambda: time.monotonic() >= deadline, loss=loss)
     out_of_time = result.interrupted and time.monotonic() >= deadline
     outcome: dict = {"step": result.step, "interrupted": result.interrupted and not out_of_time}
     if dist.main and not outcome["interrupted"]:

@@ -195,9 +195,10 @@ def _check_resumable(saved: dict, cfg: TrainConfig) -> None:
 
 def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Distributed, *,
         resume: bool = False, log: Callable[[str], None] = print,
-        should_stop: Callable[[], bool] = lambda: False) -> FitResult:
+        should_stop: Callable[[], bool] = lambda: False, loss: Callable = token_loss) -> FitResult:
     """Train `model` (already on dist.device) for cfg.max_steps optimizer steps, checkpointing as it goes;
-    `should_stop` (a time budget) ends it early, after a step, like a signal does."""
+    `should_stop` (a time budget) ends it early, after a step, like a signal does. `loss` is
+    `token_loss` or one with its signature (training/vocab_subset.py)."""
     import torch
 
     run = cfg.out
@@ -236,7 +237,7 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
         checkpoint.set_rng_state(state["rng"])
         start = state["step"]
     model = parallel.module
-    loss_of = torch.compile(token_loss) if cfg.compile else token_loss
+    loss_of = torch.compile(loss) if cfg.compile else loss
     tokens_per_step = batches.global_batch * cfg.seq_len
     peak = peak_flops(torch.cuda.get_device_name(dist.device)) if dist.device.type == "cuda" else None
     metrics = MetricsLog(run / "metrics.jsonl", cfg.tensorboard) if dist.main else None
