@@ -32,6 +32,8 @@ def data_path(name):
 
 def config_path(name):'''
 TYPED = "return os.pa"
+#: A server setting the test changes in the Settings editor while the server runs.
+MAX_TOKENS = 7
 #: Settings only the extension reads, and server settings it does not mirror: the
 #: workspace is the editor's folder (sent as rootUri), trigger characters serve menus.
 EXTENSION_ONLY = {"enable", "path", "debounceMs", "trace.server"}
@@ -60,7 +62,8 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict:
     server = code_server.start(vsix, folder, workspace, settings, env)
     try:
         seen = code_server.drive("check", server, folder / "driver", timeout=240,
-                                 file="paths.py", typed=TYPED, timeoutMs=30000, quietMs=2500)
+                                 file="paths.py", typed=TYPED, maxTokens=MAX_TOKENS, timeoutMs=30000,
+                                 quietMs=2500)
     finally:
         server.stop()
     stats = subprocess.run([sys.executable, "-m", "assistant", "stats", "--json", "--db", str(acceptance)],
@@ -123,3 +126,12 @@ def test_a_server_path_that_points_at_nothing_is_notified(session: dict):
     seen = session["seen"]
     assert "/nonexistent/cove" in seen["notification"] and "cove.path" in seen["notification"], seen
     assert "error" in seen["status"]
+
+
+@pytest.mark.slow
+@browser
+def test_a_changed_server_setting_reaches_the_running_server(session: dict):
+    statuses = [json.loads(line.split("cove.status ", 1)[1]) for line in session["log"].splitlines()
+                if "cove.status " in line]
+    assert statuses and statuses[-1]["settings"]["max_tokens"] == MAX_TOKENS
+    assert session["log"].count("] starting ") == 1  # no restart

@@ -98,6 +98,7 @@ async function palette(page, title) {
 async function setSetting(page, key, value) {
   await chord(page, "Control", ",");
   await page.waitForSelector(".settings-editor .settings-header .monaco-editor", { visible: true });
+  await chord(page, "Control", "a");
   await page.keyboard.type(key);
   const field = `.settings-editor .setting-item-contents[data-key="${key}"] .setting-item-control input`;
   await page.waitForSelector(field, { visible: true });
@@ -151,6 +152,12 @@ async function check(page, result) {
   await chord(page, "Control", "s");
   await waitFor(page, () => !document.querySelector(".tab.active.dirty"), 5000);
   await sleep(500); // the accepted command reaches the server
+
+  // A server setting reaches the running server (the test reads cove.status from the log).
+  await setSetting(page, "cove.maxTokens", String(config.maxTokens));
+  await sleep(1500);
+  await palette(page, "Cove: Show server status");
+  await sleep(1000);
 
   await setSetting(page, "cove.path", "/nonexistent/cove");
   result.notification = await waitFor(page, () => {
