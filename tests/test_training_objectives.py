@@ -205,3 +205,13 @@ def test_mixture_names_the_missing_sentinel():
 def test_fim_family_is_detected_from_the_vocabulary():
     assert fim_tokens_for(set(PROJECT_SPECIAL_TOKENS)) is STARCODER
     assert fim_tokens_for({"a", "b"}) is None
+
+
+def test_a_vocabulary_without_sentinels_keeps_only_causal_ended_by_its_eos():
+    from training.objectives import Mixture, supported_shares
+
+    gemma_like = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "x": 3}
+    shares = supported_shares({"causal": 0.2, "span": 0.3, "psm": 0.25, "spm": 0.25}, gemma_like)
+    assert shares == {"causal": 0.2}
+    mixture = Mixture(shares, gemma_like)
+    assert mixture.example(mixture.choose(random.Random(0)), "x", "m.py", random.Random(0))[-1].text == "<eos>"

@@ -177,6 +177,64 @@ def base_folder(base: Path, run: Path, reuse: bool) -> Path:
     return out
 
 
+def mixture_for_base(cfg: FinetuneConfig, say: Callable[[str], None]) -> FinetuneConfig:
+    """`cfg` with only the objectives the base's vocabulary can express: a model without
+    FIM or CodeGen2 tokens (Gemma 3) is fine-tuned causally, as the editor then runs it."""
+    from training.objectives import supported_shares
+    from training.tokenizer import load_tokenizer
+
+    shares = supported_shares(cfg.mixture, load_tokenizer(Path(cfg.tokenizer)).get_vocab(with_added_tokens=True))
+    if not shares:
+        raise CoveError(f"the base's vocabulary has none of the tokens the mixture {cfg.mixture} needs "
+                        "(an end-of-document token at least): pass another --base")
+    if shares != cfg.mixture:
+        say(f"objectives the base's vocabulary supports: {', '.join(shares)} (of {', '.join(cfg.mixture)})")
+    return dataclasses.replace(cfg, mixture=shares)
+
+
+@dataclass
+class TrainingData:
+    """A fine-tuning run's rows: the repository's stream and the replay's, mixed per step."""
+
+    batches: Batches
+    user_stream: Stream
+    streams: list[Stream]
+    val_rows: TokenRows
+    user_val: list[dict]
+    general_val: list[dict]
+    replay_rows: int
+
+
+def training_data(cfg: FinetuneConfig, run: Path, say: Callable[[str], None]) -> TrainingData:
+    """The repository (and the general code to replay) tokenized into `run`/data and /replay."""
+    user = build_dataset(cfg, run / "data", say)
+    replay_rows = round(cfg.global_batch * cfg.replay_share)
+    user_stream = Stream(TokenRows(run / "data", user, "train", cfg.seq_len), cfg.global_batch - replay_rows)
+    streams = [user_stream]
+    general_val: list[dict] = []
+    if replay_rows:
+        replay_cfg = dataclasses.replace(cfg, sources=cfg.replay_sources or [DEFAULT_REPLAY],
+                                         val_fraction=REPLAY_VAL_FRACTION, max_files=cfg.replay_max_files)
+        replay = build_dataset(replay_cfg, run / "replay", say)
+        streams.append(Stream(TokenRows(run / "replay", replay, "train", cfg.seq_len), replay_rows))
+        general_val = read_val_files(run / "replay")
+    return TrainingData(Batches(streams, cfg.seed), user_stream, streams, TokenRows(run / "data", user, "val", cfg.seq_len),
+                        read_val_files(run / "data"), general_val, replay_rows)
+
+
+def training_loss(lm: LoadedModel, method: str, data: TrainingData, cfg: FinetuneConfig,
+                  say: Callable[[str], None]) -> Callable:
+    """The loss to train with: over the training data's tokens under LoRA (subset_loss)."""
+    if method != "lora" or not cfg.subset_loss:
+        return token_loss
+    from training.vocab_subset import SubsetLoss, seen_ids
+
+    vocab = lm.model.get_output_embeddings().weight.shape[0]
+    ids = seen_ids([stream.rows for stream in data.streams], vocab)
+    say(f"loss over the {len(ids):,} of {vocab:,} tokens that occur in the training data")
+    return SubsetLoss(ids, vocab)
+
+
 def seconds_per_step(model, batches: Batches, cfg: FinetuneConfig, device, loss=token_loss) -> float:
     """One optimizer step's forward and backward passes, timed after a first untimed one
     (allocation); the gradients are dropped."""
@@ -233,24 +291,13 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, log: Callable[[str], Non
     run.mkdir(parents=True, exist_ok=True)
     say(f"base: {cfg.base}")
     base = base_folder(Path(cfg.base), run, reuse=resume)
-    cfg = dataclasses.replace(cfg, tokenizer=str(base))
+    cfg = mixture_for_base(dataclasses.replace(cfg, tokenizer=str(base)), say)
 
     # --- data: the user's code, plus general code to replay ------------------------------
     say("reading the repository and the general code to replay")
-    user = build_dataset(cfg, run / "data", say)
-    replay_rows = round(cfg.global_batch * cfg.replay_share)
-    user_stream = Stream(TokenRows(run / "data", user, "train", cfg.seq_len), cfg.global_batch - replay_rows)
-    streams = [user_stream]
-    general_val: list[dict] = []
-    if replay_rows:
-        replay_cfg = dataclasses.replace(cfg, sources=cfg.replay_sources or [DEFAULT_REPLAY],
-                                         val_fraction=REPLAY_VAL_FRACTION, max_files=cfg.replay_max_files)
-        replay = build_dataset(replay_cfg, run / "replay", say)
-        streams.append(Stream(TokenRows(run / "replay", replay, "train", cfg.seq_len), replay_rows))
-        general_val = read_val_files(run / "replay")
-    batches = Batches(streams, cfg.seed)
-    val_rows = TokenRows(run / "data", user, "val", cfg.seq_len)
-    user_val = read_val_files(run / "data")
+    data = training_data(cfg, run, say)
+    batches, user_stream, val_rows = data.batches, data.user_stream, data.val_rows
+    user_val, general_val, replay_rows = data.user_val, data.general_val, data.replay_rows
     tasks = reports.line_tasks(user_val, cfg.report_line_tasks, cfg.seed)
     samples = {f["path"]: f["text"] for f in (user_val + general_val)[:8]}
 
@@ -272,14 +319,7 @@ def finetune(cfg: FinetuneConfig, resume: bool = False, log: Callable[[str], Non
 
     # --- training ------------------------------------------------------------------------
     model, method = trainable(lm.model, cfg, say)
-    loss = token_loss
-    if method == "lora" and cfg.subset_loss:
-        from training.vocab_subset import SubsetLoss, seen_ids
-
-        vocab = lm.model.get_output_embeddings().weight.shape[0]
-        ids = seen_ids([stream.rows for stream in streams], vocab)
-        loss = SubsetLoss(ids, vocab)
-        say(f"loss over the {len(ids):,} of {vocab:,} tokens that occur in the training data")
+    loss = training_loss(lm, method, data, cfg, say)
     schedule_file = run / "schedule.json"
     if resume and schedule_file.is_file():
         cfg = dataclasses.replace(cfg, **json.loads(schedule_file.read_text()))

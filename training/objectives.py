@@ -39,13 +39,36 @@ def fim_tokens_for(vocab: Container[str]) -> FimTokens | None:
     return None
 
 
-#: Special tokens each objective needs, beyond those of the FIM family.
+#: Special tokens each objective needs, beyond those of the FIM family and an end of document.
 _NEEDS: dict[Objective, tuple[str, ...]] = {
-    Objective.CAUSAL: (END_OF_TEXT,),
+    Objective.CAUSAL: (),
     Objective.SPAN: (END_OF_TEXT, CodeGen2.SEP, CodeGen2.EOM, CodeGen2.mask(1)),
-    Objective.PSM: (END_OF_TEXT,),
-    Objective.SPM: (END_OF_TEXT,),
+    Objective.PSM: (),
+    Objective.SPM: (),
 }
+#: Spellings of the token that ends a document, in the order they are looked for: the
+#: project's (GPT-2's) first, then LLaMA's, Gemma's and Llama 3's.
+END_OF_DOCUMENT = (END_OF_TEXT, "</s>", "<eos>", "<|end_of_text|>")
+
+
+def end_of_document(vocab: Container[str]) -> str | None:
+    """The vocabulary's end-of-document token (END_OF_DOCUMENT), None when it has none."""
+    return next((t for t in END_OF_DOCUMENT if t in vocab), None)
+
+
+def _missing(objective: Objective, vocab: Container[str]) -> list[str]:
+    missing = [t for t in _NEEDS[objective] if t not in vocab]
+    if end_of_document(vocab) is None:
+        missing.append(" or ".join(END_OF_DOCUMENT))
+    if objective in (Objective.PSM, Objective.SPM) and fim_tokens_for(vocab) is None:
+        missing.append("FIM prefix/suffix/middle tokens")
+    return missing
+
+
+def supported_shares(shares: Mapping[str, float], vocab: Container[str]) -> dict[str, float]:
+    """`shares` without the objectives the vocabulary cannot express (a base model without
+    FIM or CodeGen2 tokens, such as Gemma 3, is fine-tuned causally); {} when none is left."""
+    return {name: share for name, share in shares.items() if not _missing(Objective(name), vocab)}
 
 
 class Mixture:
@@ -60,32 +83,32 @@ class Mixture:
         self.line_share = line_share
         tokens = fim_tokens_for(vocab)
         for objective in self.objectives:
-            missing = [t for t in _NEEDS[objective] if t not in vocab]
-            if objective in (Objective.PSM, Objective.SPM) and tokens is None:
-                missing.append("FIM prefix/suffix/middle tokens")
+            missing = _missing(objective, vocab)
             if missing:
                 raise CoveError(
                     f"the tokenizer lacks {', '.join(missing)} needed by the {objective.value!r} objective: "
                     f"use a tokenizer with the project's special tokens or set its mixture share to 0"
                 )
         self.formats = {Objective.PSM: FimFormat(Order.PSM, tokens), Objective.SPM: FimFormat(Order.SPM, tokens)} if tokens else {}
+        self.end = end_of_document(vocab) or END_OF_TEXT
 
     def choose(self, rng: random.Random) -> Objective:
         return rng.choices(self.objectives, self.weights)[0]
 
     def example(self, objective: Objective, text: str, path: str, rng: random.Random) -> list[Piece]:
         if objective is Objective.CAUSAL:
-            return causal(text)
+            return causal(text, self.end)
         if objective is Objective.SPAN:
             return span_corruption(text, rng, self.max_spans)
-        return fim(text, rng, self.formats[objective], path if self.with_path else None, self.line_share)
+        return fim(text, rng, self.formats[objective], path if self.with_path else None, self.line_share, self.end)
 
 
-def causal(text: str) -> list[Piece]:
-    return [Piece(text), Piece(END_OF_TEXT, True)]
+def causal(text: str, document_end: str = END_OF_TEXT) -> list[Piece]:
+    return [Piece(text), Piece(document_end, True)]
 
 
-def fim(text: str, rng: random.Random, fmt: FimFormat, path: str | None = None, line_share: float = 0.0) -> list[Piece]:
+def fim(text: str, rng: random.Random, fmt: FimFormat, path: str | None = None, line_share: float = 0.0,
+        document_end: str = END_OF_TEXT) -> list[Piece]:
     """FIM with two uniform cut points: for a `line_share` of examples the middle is whole
     lines, else it is cut at any character. Character cuts alone teach a small model that a
     prefix ending in a bare newline was cut mid-word, so it starts a masked line mid-word."""
@@ -95,7 +118,7 @@ def fim(text: str, rng: random.Random, fmt: FimFormat, path: str | None = None, 
         start, end = sorted(rng.randint(0, len(text)) for _ in range(2))
     prefix, middle, suffix = text[:start], text[start:end], text[end:]
     end_of_middle = [Piece(fmt.tokens.end, True)] if fmt.tokens.end else []
-    pieces = fmt.layout(prefix, suffix, path=path) + [Piece(middle), *end_of_middle, Piece(END_OF_TEXT, True)]
+    pieces = fmt.layout(prefix, suffix, path=path) + [Piece(middle), *end_of_middle, Piece(document_end, True)]
     return [p for p in pieces if p.text]
 
 
