@@ -17,8 +17,8 @@ def _types() -> tuple[list[str], list[str]]:
 def configure(parser: argparse.ArgumentParser) -> None:
     direct, via_llama_cpp = _types()
     parser.description = (
-        "Convert a transformers checkpoint folder (LLaMA or Qwen2 family, safetensors, byte-level BPE "
-        "tokenizer.json or SentencePiece tokenizer.model) to a GGUF model that llama.cpp loads. A folder "
+        "Convert a transformers checkpoint folder (LLaMA, Qwen2, Gemma 3 or StarCoder2 family, safetensors, "
+        "byte-level BPE tokenizer.json or SentencePiece tokenizer.model) to a GGUF model that llama.cpp loads. A folder "
         "with adapter_config.json is a peft LoRA adapter: it becomes a GGUF LoRA adapter for --lora, or "
         "with --merge a full model with the adapter baked in."
     )
