@@ -93,7 +93,7 @@ def main() -> None:
     cfg = load_config(None, None, {
         "sources": [str(args.repo)], "base": str(args.base), "method": "lora", "seq_len": args.seq_len,
         "global_batch": args.global_batch, "micro_batch": args.micro_batch, "threads": args.threads,
-        "max_steps": args.steps + 1, "warmup_steps": 1, "eval_every": 10_000, "ckpt_every": 10_000,
+        "max_steps": args.steps + 1, "warmup_steps": 1, "eval_every": 10_000, "ckpt_every": 10_000, "log_every": 1,
         "minutes": 0, "progress": False, "report_line_tasks": 0,
     }, base=FinetuneConfig)
     args.out.mkdir(parents=True, exist_ok=True)
