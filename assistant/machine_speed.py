@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -120,8 +121,13 @@ def _probe_ms_per_gb(shape: ProbeShape, threads: int) -> float:
         path = Path(folder) / "probe.gguf"
         write_probe(path, shape)
         size = path.stat().st_size
+        # On disk before the clock starts: the kernel writing it back during the timed decodes
+        # took memory bandwidth and CPU from them (measured here 2-3x slow).
+        with path.open("rb") as handle:
+            os.fsync(handle.fileno())
         with warnings_of_llama_cpp():
-            llama = Llama(model_path=str(path), n_ctx=256, n_batch=32, n_threads=threads, verbose=False)
+            # Read into memory, not mapped: no page of it faults in during the timed decodes.
+            llama = Llama(model_path=str(path), n_ctx=256, n_batch=32, n_threads=threads, use_mmap=False, verbose=False)
         try:
             llama.eval([1])  # the first decode sets up the compute graph
             rounds = []
