@@ -32,7 +32,7 @@ from assistant.atomic import write_atomic
 from assistant.probe_model import PROBES, ProbeShape, write_probe
 
 GB = 10**9
-#: Rounds of single-token decodes timed on each probe (after a warm-up decode): the
+#: Rounds of single-token decodes timed on each probe (after an untimed round): the
 #: median of each round, and the fastest round is kept.
 ROUNDS, ROUND_TOKENS = 3, 8
 #: Bump when the probes or the measurement change, so remembered figures are re-measured.
@@ -121,15 +121,19 @@ def _probe_ms_per_gb(shape: ProbeShape, threads: int) -> float:
         path = Path(folder) / "probe.gguf"
         write_probe(path, shape)
         size = path.stat().st_size
-        # On disk before the clock starts: the kernel writing it back during the timed decodes
-        # took memory bandwidth and CPU from them (measured here 2-3x slow).
+        # On disk before the clock starts, so that the kernel's write-back of 320 MB does not
+        # compete with the timed decodes.
         with path.open("rb") as handle:
             os.fsync(handle.fileno())
         with warnings_of_llama_cpp():
             # Read into memory, not mapped: no page of it faults in during the timed decodes.
             llama = Llama(model_path=str(path), n_ctx=256, n_batch=32, n_threads=threads, use_mmap=False, verbose=False)
         try:
-            llama.eval([1])  # the first decode sets up the compute graph
+            # Untimed: the first decode sets up the compute graph, and the first decodes of a
+            # process were often slower still here (up to 2x; cause not found).
+            llama.eval([1])
+            for token in range(ROUND_TOKENS):
+                llama.eval([2 + token])
             rounds = []
             for _ in range(ROUNDS):
                 times = []
