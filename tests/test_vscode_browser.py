@@ -68,8 +68,10 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict:
         server.stop()
     stats = subprocess.run([sys.executable, "-m", "assistant", "stats", "--json", "--db", str(acceptance)],
                            capture_output=True, text=True, check=True)
-    return {"seen": seen, "saved": (workspace / "paths.py").read_text(), "stats": json.loads(stats.stdout),
-            "log": server.extension_log(), "folder": folder, "server": server_link}
+    saved = (workspace / "paths.py").read_text()
+    return {"seen": seen, "saved": saved, "stats": json.loads(stats.stdout), "log": server.extension_log(),
+            "folder": folder, "server": server_link,
+            "word": saved.splitlines()[-1].removeprefix("    " + TYPED)}  # what accept-word inserted
 
 
 def test_settings_mirror_the_servers_names_and_defaults():
@@ -101,7 +103,7 @@ def test_ghost_text_shows_the_models_completion(session: dict):
 def test_tab_inserts_the_ghost_text_into_the_document(session: dict):
     seen = session["seen"]
     assert seen["ghostAfterTab"] is None
-    assert session["saved"] == SOURCE + "\n    " + TYPED + seen["ghost"]
+    assert session["saved"].startswith(SOURCE + "\n    " + TYPED + seen["ghost"] + "\n")
 
 
 @pytest.mark.slow
@@ -109,7 +111,16 @@ def test_tab_inserts_the_ghost_text_into_the_document(session: dict):
 def test_accepting_with_tab_is_counted_by_cove_stats(session: dict):
     total = session["stats"]["total"]
     assert total["accepted"] == 1, (total, session["log"][-3000:])
-    assert total["acceptedChars"] == len(session["seen"]["ghost"])
+    assert total["acceptedChars"] == len(session["seen"]["ghost"]) + len(session["word"])
+
+
+@pytest.mark.slow
+@browser
+def test_accepting_a_word_is_counted_as_a_partial_accept(session: dict):
+    seen = session["seen"]
+    word = session["word"]
+    assert len(word) >= 2 and seen["wordGhost"].startswith(word) and word != seen["wordGhost"], seen
+    assert session["stats"]["total"]["partiallyAccepted"] == 1
 
 
 @pytest.mark.slow

@@ -153,6 +153,20 @@ async function check(page, result) {
   await waitFor(page, () => !document.querySelector(".tab.active.dirty"), 5000);
   await sleep(500); // the accepted command reaches the server
 
+  // Accept a word of the same completion on a new line (VS Code's own command, Ctrl+Right).
+  await page.keyboard.press("End");
+  await page.keyboard.press("Enter");
+  await page.keyboard.type(config.typed, { delay: 60 });
+  result.wordGhost = await waitFor(page, ghostText, config.timeoutMs) ?? null;
+  await sleep(500);
+  result.wordGhost = await page.evaluate(ghostText);
+  await chord(page, "Control", "ArrowRight");
+  await sleep(300);
+  await page.keyboard.press("Escape");
+  await chord(page, "Control", "s");
+  await waitFor(page, () => !document.querySelector(".tab.active.dirty"), 5000);
+  await sleep(500);
+
   // A server setting reaches the running server (the test reads cove.status from the log).
   await setSetting(page, "cove.maxTokens", String(config.maxTokens));
   await sleep(1500);
