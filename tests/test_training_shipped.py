@@ -25,10 +25,11 @@ def test_bundled_weights_are_bf16_of_the_bundled_models_shape():
     folder = shipped.WEIGHTS_DIR
     assert folder.parent == locations.BUNDLED_MODEL.parent
     assert shipped.fits(load_config("default-cpu"))  # `make model` continues from them
-    assert not shipped.fits(load_config("default-gpu"))  # another shape starts afresh
+    assert shipped.fits(load_config("default-gpu"))  # the preset that trained them
+    assert not shipped.fits(load_config("cpu"))  # another shape starts afresh
     with safe_open(folder / "model.safetensors", "pt") as weights:
         assert {weights.get_slice(name).get_dtype() for name in weights.keys()} == {"BF16"}
-    assert (folder / "model.safetensors").stat().st_size < 15e6
+    assert (folder / "model.safetensors").stat().st_size < 45e6
     assert json.loads((folder / "tokenizer_config.json").read_text())
     from transformers import AutoTokenizer
 
