@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -26,6 +27,13 @@ def test_the_probe_loads_in_llama_cpp_and_its_speed_is_remembered_for_this_threa
     assert machine_speed.remembered(1) == measured
     assert machine_speed.remembered(2) is None
     assert not list(machine_speed.speed_file().parent.glob("speed-probe-*"))  # the probe is deleted
+
+
+def test_a_new_measurement_keeps_the_faster_figures():
+    first = machine_speed.measure(1, SMALL)
+    faster = {quant: ms / 100 for quant, ms in first.ms_per_gb.items()}
+    machine_speed.speed_file().write_text(json.dumps({**dataclasses.asdict(first), "ms_per_gb": faster}))
+    assert machine_speed.measure(1, SMALL).ms_per_gb == faster
 
 
 def test_a_figure_measured_with_another_build_is_not_used():

@@ -42,7 +42,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-self-test", action="store_true",
                         help="do not load the model, nor measure this machine's speed")
     parser.add_argument("--measure", action="store_true",
-                        help="measure this machine's speed again (it is remembered; a busy machine measures slow)")
+                        help="measure this machine's speed again, best while it is idle (the fastest figures "
+                             "measured are remembered: a busy machine measures slow)")
     add_engine_arguments(parser)
 
 
@@ -175,7 +176,7 @@ def _advise(weak: bool, speed: machine_speed.MachineSpeed) -> None:
     if weak:
         print("  This model's completions look poor.")
     else:
-        print("  The bundled model is small (a few MB) and mainly shows that everything works.")
+        print("  The bundled model is small and mainly shows that everything works.")
     for line in advice.advice_lines(speed):
         print(f"  {line}")
     print("  - the catalogue of known-good code models, timed for this machine: cove models list --catalogue")
