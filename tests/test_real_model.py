@@ -133,15 +133,6 @@ def test_an_explicit_template_without_a_suffix_field_is_a_one_line_error(gemma_g
     assert len(result.stderr.strip().splitlines()) == 1 and "{suffix}" in result.stderr
 
 
-def test_finetune_from_this_gguf_is_a_one_line_error_naming_the_supported_architectures(gemma_gguf, tmp_path):
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    (repo / "a.py").write_text("def f():\n    return 1\n")
-    result = cove("finetune", str(repo), "--base", str(gemma_gguf), "--out", str(tmp_path / "run"))
-    assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1 and "llama, qwen2" in result.stderr, result.stderr
-
-
 def test_convert_of_this_gguf_is_a_one_line_error(gemma_gguf, tmp_path):
     result = cove("convert", str(gemma_gguf), "-o", str(tmp_path / "out.gguf"))
     assert result.returncode == 2
