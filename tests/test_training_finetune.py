@@ -159,3 +159,17 @@ def test_the_default_base_is_the_model_cove_uses_in_the_repository(tmp_path, tin
     registered = register(repository, tiny_gguf, {})
     base, reason = default_base(str(repository))
     assert base == Path(registered.model) and reason.startswith("fine-tuned for repository")
+
+
+def test_a_gguf_base_of_another_architecture_is_refused_naming_the_supported_ones(tmp_path):
+    import gguf
+
+    from training.finetune import check_gguf_base
+
+    path = tmp_path / "phi.gguf"
+    writer = gguf.GGUFWriter(path, "phi2")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    with pytest.raises(CoveError, match="its architecture is 'phi2'.*llama, qwen2, gemma3, starcoder2"):
+        check_gguf_base(path)
