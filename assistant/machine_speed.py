@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 import platform
 import statistics
 import tempfile
@@ -111,7 +110,13 @@ def measure(threads: int, probes: dict[str, ProbeShape] = PROBES) -> MachineSpee
     """Time single-token decodes of each probe with `threads` threads, and remember the
     fastest figures measured so far on this machine, build and thread count."""
     locations.cache_dir().mkdir(parents=True, exist_ok=True)
-    figures = {quant: _probe_ms_per_gb(shape, threads) for quant, shape in probes.items()}
+    with tempfile.TemporaryDirectory(dir=locations.cache_dir(), prefix="speed-probe-") as folder:
+        paths = {quant: Path(folder) / f"probe-{quant}.gguf" for quant in probes}
+        for quant, path in paths.items():
+            write_probe(path, probes[quant])
+        # Each probe loaded and timed twice: the first probe timed in a process was often
+        # the slowest here (up to 2x; cause not found).
+        figures = {quant: min(_ms_per_gb(path, threads), _ms_per_gb(path, threads)) for quant, path in paths.items()}
     earlier = remembered(threads)
     if earlier is not None:
         figures = {quant: min(ms, earlier.ms_per_gb.get(quant, ms)) for quant, ms in figures.items()}
@@ -120,41 +125,34 @@ def measure(threads: int, probes: dict[str, ProbeShape] = PROBES) -> MachineSpee
     return speed
 
 
-def _probe_ms_per_gb(shape: ProbeShape, threads: int) -> float:
+def _ms_per_gb(path: Path, threads: int) -> float:
+    """Milliseconds per single-token decode of the probe at `path`, per GB of file."""
     from llama_cpp import Llama
 
     from assistant.llama_log import warnings_of_llama_cpp
 
-    with tempfile.TemporaryDirectory(dir=locations.cache_dir(), prefix="speed-probe-") as folder:
-        path = Path(folder) / "probe.gguf"
-        write_probe(path, shape)
-        size = path.stat().st_size
-        # On disk before the clock starts, so that the kernel's write-back of 320 MB does not
-        # compete with the timed decodes.
-        with path.open("rb") as handle:
-            os.fsync(handle.fileno())
-        with warnings_of_llama_cpp():
-            # Read into memory, not mapped: no page of it faults in during the timed decodes.
-            llama = Llama(model_path=str(path), n_ctx=256, n_batch=32, n_threads=threads, use_mmap=False, verbose=False)
-        try:
-            # Untimed: the first decode sets up the compute graph, and the first decodes of a
-            # process were often slower still here (up to 2x; cause not found).
-            llama.eval([1])
-            for token in range(ROUND_TOKENS):
-                llama.eval([2 + token])
-            rounds = []
-            for _ in range(ROUNDS):
-                times = []
-                for _ in range(ROUND_TOKENS):
-                    start, cpu = time.perf_counter(), time.process_time()
-                    llama.eval([300 + len(times)])
-                    # A busy machine stretches the wall clock while other programs run; the
-                    # CPU time the threads spent on the decode does not grow with it.
-                    times.append(1000 * min(time.perf_counter() - start, (time.process_time() - cpu) / threads))
-                rounds.append(statistics.median(times))
-        finally:
-            llama.close()
-    return min(rounds) * GB / size
+    with warnings_of_llama_cpp():
+        # Read into memory, not mapped: no page of it faults in during the timed decodes.
+        llama = Llama(model_path=str(path), n_ctx=256, n_batch=32, n_threads=threads, use_mmap=False, verbose=False)
+    try:
+        # Untimed: the first decode sets up the compute graph, and the first few were
+        # slower still here.
+        llama.eval([1])
+        for token in range(ROUND_TOKENS):
+            llama.eval([2 + token])
+        rounds = []
+        for _ in range(ROUNDS):
+            times = []
+            for _ in range(ROUND_TOKENS):
+                start, cpu = time.perf_counter(), time.process_time()
+                llama.eval([300 + len(times)])
+                # A busy machine stretches the wall clock while other programs run; the
+                # CPU time the threads spent on the decode does not grow with it.
+                times.append(1000 * min(time.perf_counter() - start, (time.process_time() - cpu) / threads))
+            rounds.append(statistics.median(times))
+    finally:
+        llama.close()
+    return min(rounds) * GB / path.stat().st_size
 
 
 def machine_speed(threads: int | None = None, announce: Callable[[str], None] = functools.partial(print, flush=True)) -> MachineSpeed:
