@@ -63,8 +63,8 @@ def advice_lines(speed: MachineSpeed | None) -> list[str]:
     return [f"this machine is too slow for every catalogue model: the smallest, {smallest.name} "
             f"({smallest.size_bytes / 1e9:.2f} GB), needs {_ms(smallest, speed)} for {TYPICAL} "
             f"(budget {LATENCY_BUDGET_MS} ms)",
-            "  - the bundled model shows the set-up works and completes common Python idioms, but in code "
-            "it never saw it rarely gets a whole rest of line right",
+            "  - the bundled model completes common Python idioms; in code it never saw it gets about a fifth "
+            "of mid-line rests of lines exactly right (docs/MODEL_CARD.md)",
             f"  - {FINETUNE}   (the training extra; about 15 minutes) teaches it your repository's names "
             "and idioms at the same speed, and makes it the editor's model there",
             "  - with a GPU (--gpu-layers) or a faster machine, `cove models list --catalogue` shows what fits"]
