@@ -35,7 +35,7 @@ def test_the_vocabulary_scan_keeps_only_sentinel_like_tokens(tiny_gguf):
 def test_the_summary_names_the_fim_family_and_chat_template():
     summary = gguf_summary(locations.BUNDLED_MODEL)
     assert (summary.architecture, summary.fim_family, summary.chat_template) == ("llama", "starcoder", False)
-    assert summary.context_length == 512
+    assert summary.context_length == 1024
     assert summary.mode == "fim (starcoder)"
 
 
