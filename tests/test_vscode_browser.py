@@ -71,7 +71,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> dict:
     saved = (workspace / "paths.py").read_text()
     return {"seen": seen, "saved": saved, "stats": json.loads(stats.stdout), "log": server.extension_log(),
             "folder": folder, "server": server_link,
-            "word": saved.splitlines()[-1].removeprefix("    " + TYPED)}  # what accept-word inserted
+            "word": saved.splitlines()[-1].strip().removeprefix(TYPED)}  # what accept-word inserted
 
 
 def test_settings_mirror_the_servers_names_and_defaults():
@@ -87,6 +87,15 @@ def test_settings_mirror_the_servers_names_and_defaults():
 @browser
 def test_the_server_is_found_in_the_workspaces_virtualenv(session: dict):
     assert f"starting {session['server']} lsp" in session["log"]
+
+
+@pytest.mark.slow
+@browser
+def test_clicking_the_status_item_opens_the_menu(session: dict):
+    menu = " | ".join(session["seen"]["menu"])
+    for entry in ("Disable completions", "Disable for python", "Reload model", "Show statistics", "Open log",
+                  "Show server status", "Restart server"):
+        assert entry in menu, menu
 
 
 @pytest.mark.slow

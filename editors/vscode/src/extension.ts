@@ -76,16 +76,14 @@ class Cove implements vscode.Disposable {
     await this.start();
   }
 
-  private async failed(problem: string): Promise<void> {
+  /** The one notification of a failed start; not awaited, so nothing waits for the user. */
+  private failed(problem: string): void {
     this.statusItem.set("error", problem);
     this.log.error(problem);
     const fix = "Set cove.path to the cove executable (e.g. ~/project/.venv/bin/cove), or install Cove there.";
-    const choice = await vscode.window.showErrorMessage(`Cove: ${problem}. ${fix}`, "Open setting", "Open log");
-    if (choice === "Open setting") {
-      await vscode.commands.executeCommand("workbench.action.openSettings", "cove.path");
-    } else if (choice === "Open log") {
-      this.log.show();
-    }
+    void vscode.window.showErrorMessage(`Cove: ${problem}. ${fix}`, "Open setting", "Open log").then((choice) =>
+      choice === "Open setting" ? vscode.commands.executeCommand("workbench.action.openSettings", "cove.path")
+        : choice === "Open log" ? this.log.show() : undefined);
   }
 
   private closed(): void {
@@ -203,7 +201,7 @@ class Cove implements vscode.Disposable {
   }
 }
 
-export async function activate(context: vscode.ExtensionContext): Promise<void> {
+export function activate(context: vscode.ExtensionContext): void {
   const cove = new Cove(context);
   const statsChannel = vscode.window.createOutputChannel("Cove statistics");
   const language = () => vscode.window.activeTextEditor?.document.languageId;
@@ -228,7 +226,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.window.onDidChangeActiveTextEditor(() => cove.showLanguage()),
   );
   cove.showLanguage();
-  await cove.start();
+  void cove.start(); // activation does not wait for the model or a notification
 }
 
 export function deactivate(): void {}

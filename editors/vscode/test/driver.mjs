@@ -121,6 +121,16 @@ async function statusMatching(page, pattern, timeoutMs) {
 async function check(page, result) {
   await openFile(page, config.file);
   result.statusReady = await ready(page);
+  await page.evaluate(() => {
+    const item = [...document.querySelectorAll(".statusbar-item")].find((e) => e.textContent.trim().startsWith("Cove"));
+    (item?.querySelector("a") ?? item)?.click();
+  });
+  const menu = () => [...document.querySelectorAll(".quick-input-list .monaco-list-row")].map((row) => row.textContent.trim());
+  await waitFor(page, () => [...document.querySelectorAll(".quick-input-list .monaco-list-row")]
+    .some((row) => row.textContent.includes("Reload model")), 5000);
+  result.menu = await page.evaluate(menu);
+  await page.keyboard.press("Escape");
+  await page.click(".editor-instance .monaco-editor .view-lines");
   await palette(page, "Cove: Enable or disable completions for this language");
   result.statusDisabled = await statusMatching(page, "off for python", 10000) ?? "";
   await page.click(".editor-instance .monaco-editor .view-lines");
