@@ -66,46 +66,40 @@ def training_texts() -> list[str]:
 
 def train_qwen2_style_tokenizer(texts: list[str], folder: Path, vocab_size: int = VOCAB_SIZE) -> Path:
     """A byte-level BPE with Qwen2's pre-tokenizer (regex split, NFC) and tokenizer class."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import Regex, normalizers, pre_tokenizers
 
     from convert.tokenizer import QWEN2_REGEX
 
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.normalizer = normalizers.NFC()
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+    return _train_byte_level_bpe(texts, folder, vocab_size, pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(QWEN2_REGEX), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=[AddedToken(t, special=True, normalized=False) for t in PROJECT_SPECIAL_TOKENS],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(folder / "tokenizer.json"))
-    config = {
-        "tokenizer_class": "Qwen2Tokenizer",
-        "bos_token": None, "eos_token": END_OF_TEXT, "pad_token": END_OF_TEXT, "unk_token": None,
-        "add_bos_token": False, "add_eos_token": False, "model_max_length": 1_000_000,
-        "clean_up_tokenization_spaces": False,
-    }
-    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    return folder
+    ]), {"tokenizer_class": "Qwen2Tokenizer", "bos_token": None, "eos_token": END_OF_TEXT,
+         "pad_token": END_OF_TEXT, "unk_token": None}, normalizer=normalizers.NFC())
 
 
 def train_starcoder_style_tokenizer(texts: list[str], folder: Path, vocab_size: int = VOCAB_SIZE) -> Path:
     """A byte-level BPE with StarCoder's pre-tokenizer (each digit alone, then the GPT-2
     regex), its FIM and repository sentinels and its tokenizer class."""
+    from tokenizers import pre_tokenizers
+
+    return _train_byte_level_bpe(texts, folder, vocab_size, pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ]), {"tokenizer_class": "GPT2Tokenizer", "bos_token": END_OF_TEXT, "eos_token": END_OF_TEXT,
+         "unk_token": END_OF_TEXT})
+
+
+def _train_byte_level_bpe(texts: list[str], folder: Path, vocab_size: int, pre_tokenizer, special: dict,
+                          normalizer=None) -> Path:
+    """A byte-level BPE with the project's special tokens, trained on `texts` behind
+    `pre_tokenizer` (and `normalizer`), saved with a tokenizer_config.json of `special` (the
+    class and its special-token names) beside it."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-    ])
+    if normalizer is not None:
+        tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -116,12 +110,8 @@ def train_starcoder_style_tokenizer(texts: list[str], folder: Path, vocab_size: 
     tokenizer.train_from_iterator(texts, trainer=trainer)
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer.save(str(folder / "tokenizer.json"))
-    config = {
-        "tokenizer_class": "GPT2Tokenizer",
-        "bos_token": END_OF_TEXT, "eos_token": END_OF_TEXT, "unk_token": END_OF_TEXT,
-        "add_bos_token": False, "add_eos_token": False, "model_max_length": 1_000_000,
-        "clean_up_tokenization_spaces": False,
-    }
+    config = {**special, "add_bos_token": False, "add_eos_token": False, "model_max_length": 1_000_000,
+              "clean_up_tokenization_spaces": False}
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
     return folder
 
