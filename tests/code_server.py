@@ -18,6 +18,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.llama_server import terminate
+
 ROOT = Path(__file__).resolve().parent.parent
 EXTENSION = ROOT / "editors" / "vscode"
 DRIVER = EXTENSION / "test" / "driver.mjs"
@@ -91,12 +93,7 @@ class CodeServer:
         return "\n".join(p.read_text(errors="replace") for p in sorted((self.user_data / "logs").rglob("*Cove*.log")))
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
 
 
 def start(vsix: Path, folder: Path, workspace: Path, settings: dict, env: dict | None = None) -> CodeServer:

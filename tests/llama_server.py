@@ -118,6 +118,16 @@ def _vendored_sources(version: str, home: Path) -> Path:
     return unpacked
 
 
+def terminate(process: subprocess.Popen, timeout: float = 10) -> None:
+    """End a server process: SIGTERM, then SIGKILL if it has not exited within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
@@ -178,12 +188,7 @@ class LlamaServer:
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            terminate(self.process)
         self.process = None
         if self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
