@@ -18,6 +18,7 @@ from pathlib import Path
 import gguf
 
 from assistant.errors import CoveError
+from convert import TOKENIZER_FILES
 from convert import hparams as hp
 from convert.checkpoint import Checkpoint, read_json
 from convert.model import OUT_TYPES, convert_checkpoint
@@ -31,9 +32,6 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 PEFT_PREFIX = "base_model.model."
 #: Output types an adapter may be written in (llama.cpp applies them to any base type).
 ADAPTER_TYPES = ("f32", "f16", "bf16")
-#: Files copied from the base folder so that a merged checkpoint has its tokenizer.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "chat_template.jinja",
-                   "special_tokens_map.json")
 
 
 def is_adapter(folder: Path) -> bool:

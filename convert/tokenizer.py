@@ -31,6 +31,7 @@ import gguf
 from assistant.errors import CoveError
 from assistant.fim import FAMILIES
 from assistant.gguf_file import Field, read_fields
+from convert import GGUF_VOCAB
 from convert.checkpoint import read_json
 
 TokenType = gguf.TokenType
@@ -41,8 +42,7 @@ _GPT2_PRE = {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}
 _STARCODER_PRE = ({"type": "Digits", "individual_digits": True}, _GPT2_PRE)
 #: Score of a padding token in a SentencePiece vocabulary (llama.cpp's converter's value).
 PAD_SCORE = -10000.0
-#: The vocabulary of the GGUF a folder was dequantized from (see the module docstring).
-GGUF_VOCAB = "tokenizer.gguf"
+#: Metadata keys of a GGUF's vocabulary (kept whole in a folder dequantized from it, GGUF_VOCAB).
 TOKENIZER_KEYS = "tokenizer."
 #: Qwen2's pre-tokenizer regex (tokenizer.json `Split` pattern); llama.cpp's `qwen2` regex.
 QWEN2_REGEX = (

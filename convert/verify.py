@@ -23,7 +23,8 @@ import numpy as np
 from assistant.errors import CoveError
 from assistant.gguf_file import gguf_architecture, gguf_header
 from convert.checkpoint import Checkpoint
-from convert.tokenizer import GGUF_VOCAB, load_transformers_tokenizer
+from convert import GGUF_VOCAB
+from convert.tokenizer import load_transformers_tokenizer
 
 FT = gguf.LlamaFileType
 #: File suffixes read as sample source files when a folder is given.

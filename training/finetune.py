@@ -29,7 +29,8 @@ from training import finetune_report as reports
 from training.config import TrainConfig
 from training.data import Batches, Stream, TokenRows, build_dataset, read_val_files
 from training.evaluate import LoadedModel, load_model
-from training.loop import TOKENIZER_FILES, fit, save_model_folder, to_device, token_loss
+from convert import TOKENIZER_FILES
+from training.loop import fit, save_model_folder, to_device, token_loss
 from training.metrics import provenance
 from training.parallel import setup_distributed
 

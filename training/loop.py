@@ -25,7 +25,7 @@ import numpy as np
 
 from assistant.errors import CoveError
 from assistant.progress import Progress
-from convert.tokenizer import GGUF_VOCAB
+from convert import TOKENIZER_FILES
 from training import checkpoint
 from training.config import TrainConfig
 from training.data import Batches, TokenRows
@@ -50,9 +50,10 @@ class Budget:
         return time.monotonic() >= self.deadline
 
     def length(self, cfg: TrainConfig, step: int) -> int:
-        """cfg.max_steps, re-sized while a wsd run is in its stable phase so that it ends by the deadline."""
+        """cfg.max_steps, re-sized while a wsd run (the caller's to check) is in its stable phase so
+        that it ends by the deadline."""
         now = time.monotonic()
-        if self.deadline == math.inf or cfg.schedule != "wsd" or step >= decay_start(cfg):
+        if step >= decay_start(cfg):
             return cfg.max_steps
         if self.paced_from is None:
             if step - self.start >= PACE_AFTER_STEPS:
@@ -310,11 +311,6 @@ def fit(model, cfg: TrainConfig, batches: Batches, val_rows: TokenRows, dist: Di
     return FitResult(step, step < cfg.max_steps, loss_value, val, parallel.full_model_state(), budget.over())
 
 
-
-
-#: A model folder's tokenizer: transformers' files, SentencePiece's model, and the
-#: vocabulary kept from a GGUF base (convert/tokenizer.py).
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", GGUF_VOCAB)
 
 
 def save_model_folder(model, tokenizer_dir: Path, out: Path, state_dict: dict | None = None) -> Path:
